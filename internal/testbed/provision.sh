@@ -13,7 +13,7 @@ mkdir -p "$cache"
 
 pkgs=(user-mode-linux uml-utilities iputils-ping tcpdump e2fsprogs busybox-static
       iproute2 patchelf gcc libc6-dev qemu-system-x86 telnetd telnet vde2 qemu-utils
-      procps util-linux coreutils file)
+      procps util-linux coreutils file rpm cpio man-db)
 
 missing=()
 for p in "${pkgs[@]}"; do
