@@ -8,7 +8,7 @@
 # Prints the directory holding the private kernel on its last line.
 set -euo pipefail
 
-cache=${UMLUTILS_TESTBED:-${XDG_CACHE_HOME:-$HOME/.cache}/umlutils/testbed}
+cache=${UMLUTILS_TESTBED:-${XDG_CACHE_HOME:-${HOME:-/root}/.cache}/umlutils/testbed}
 mkdir -p "$cache"
 
 pkgs=(user-mode-linux uml-utilities iputils-ping tcpdump e2fsprogs busybox-static
