@@ -74,13 +74,22 @@ const (
 	TmpfilesD  = "/usr/lib/tmpfiles.d"
 )
 
+// readDir lists root/sub; a tree without sub has nothing there.
+func readDir(root, sub string) ([]os.DirEntry, error) {
+	ents, err := os.ReadDir(filepath.Join(root, sub))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	return ents, err
+}
+
 // manPage matches man/NAME.SECTION.
 var manPage = regexp.MustCompile(`^([A-Za-z0-9_.+-]+)\.([1-8])$`)
 
 // Commands lists the commands of the tree at root: the directories under cmd/.
 func Commands(root string) ([]string, error) {
-	ents, err := os.ReadDir(filepath.Join(root, "cmd"))
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
+	ents, err := readDir(root, "cmd")
+	if err != nil {
 		return nil, err
 	}
 	var cmds []string
@@ -101,8 +110,8 @@ type ManPage struct {
 
 // ManPages lists man/NAME.SECTION files of the tree at root.
 func ManPages(root string) ([]ManPage, error) {
-	ents, err := os.ReadDir(filepath.Join(root, "man"))
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
+	ents, err := readDir(root, "man")
+	if err != nil {
 		return nil, err
 	}
 	var pages []ManPage
