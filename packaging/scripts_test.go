@@ -190,3 +190,102 @@ func TestUnitFile(t *testing.T) {
 		t.Errorf("sysusers.conf does not create uml-net: %v", err)
 	}
 }
+
+// TestShellSyntax parses every shell script the packages run with the
+// system's POSIX sh (dash on Debian), which has no bash extensions. They are
+// never run here: they would change this machine's users and services.
+func TestShellSyntax(t *testing.T) {
+	root := projectRoot(t)
+	for _, f := range []string{"scripts/postinstall.sh", "scripts/preremove.sh", "scripts/postremove.sh",
+		"uml-switch-service", "version.sh", "dist.sh"} {
+		if out, err := exec.Command("sh", "-n", filepath.Join(root, "packaging", f)).CombinedOutput(); err != nil {
+			t.Errorf("%s: %v\n%s", f, err, out)
+		}
+	}
+}
+
+// TestMaintainerScripts runs the install and removal scripts with every
+// program they call replaced by a recorder (PATH holds nothing else), under
+// both Debian's and RPM's argument conventions.
+func TestMaintainerScripts(t *testing.T) {
+	root := projectRoot(t)
+	stubs := t.TempDir()
+	logf := filepath.Join(stubs, "calls.log")
+	rec := "#!/bin/sh\necho \"${0##*/} $*\" >> " + logf + "\n"
+	for _, c := range []string{"systemd-sysusers", "systemd-tmpfiles", "systemctl", "useradd"} {
+		if err := os.WriteFile(filepath.Join(stubs, c), []byte(rec), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// getent finds no uml-net, as on a machine that never had the C package.
+	if err := os.WriteFile(filepath.Join(stubs, "getent"), []byte(rec+"exit 2\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("/bin/ls", filepath.Join(stubs, "ls")); err != nil {
+		t.Fatal(err)
+	}
+	sh, err := exec.LookPath("sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// What the host's own state adds: a running systemd, and the C
+	// package's init script enabled (the migration case).
+	_, err = os.Stat("/run/systemd/system")
+	systemd := err == nil
+	oldEnabled, _ := filepath.Glob("/etc/rc[2345].d/S*uml-utilities")
+
+	calls := func(script string, args ...string) string {
+		os.Remove(logf)
+		cmd := exec.Command(sh, append([]string{filepath.Join(root, "packaging", "scripts", script)}, args...)...)
+		cmd.Env = []string{"PATH=" + stubs}
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("%s %v: %v\n%s", script, args, err, out)
+		}
+		b, _ := os.ReadFile(logf)
+		return string(b)
+	}
+	reload := ""
+	if systemd {
+		reload = "systemctl daemon-reload\n"
+	}
+	setup := "systemd-sysusers umlutils.conf\nsystemd-tmpfiles --create umlutils.conf\n" + reload
+	migrate := ""
+	if len(oldEnabled) > 0 {
+		migrate = "systemctl enable uml-switch.service\n"
+		if systemd {
+			migrate += "systemctl start uml-switch.service\n"
+		}
+	}
+	for _, c := range []struct {
+		script string
+		args   []string
+		want   string
+	}{
+		{"postinstall.sh", []string{"configure", ""}, setup + migrate},
+		{"postinstall.sh", []string{"1"}, setup + migrate},
+		{"postinstall.sh", []string{"configure", "0.1.0-1"}, setup},
+		{"postinstall.sh", []string{"2"}, setup},
+		{"preremove.sh", []string{"upgrade", "0.2.0-1"}, ""},
+		{"preremove.sh", []string{"1"}, ""},
+		{"postremove.sh", []string{"remove"}, reload},
+		{"postremove.sh", []string{"0"}, reload},
+	} {
+		if got := calls(c.script, c.args...); got != c.want {
+			t.Errorf("%s %q called:\n%s\nwant:\n%s", c.script, c.args, got, c.want)
+		}
+	}
+	for _, args := range [][]string{{"remove"}, {"0"}} {
+		want := "systemctl disable uml-switch.service\n"
+		if systemd {
+			want = "systemctl stop uml-switch.service\n" + want
+		}
+		if got := calls("preremove.sh", args...); got != want {
+			t.Errorf("preremove.sh %q called:\n%s\nwant:\n%s", args, got, want)
+		}
+	}
+	// Without systemd-sysusers the account is made with useradd.
+	os.Remove(filepath.Join(stubs, "systemd-sysusers"))
+	if got := calls("postinstall.sh", "configure", "0.1.0-1"); !strings.HasPrefix(got, "getent passwd uml-net\nuseradd --system --user-group ") || !strings.Contains(got, " uml-net\n") {
+		t.Errorf("without systemd-sysusers:\n%s", got)
+	}
+}
