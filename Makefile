@@ -56,7 +56,7 @@ install: build
 	@for m in $(wildcard man/*.[18]); do s=$${m##*.}; install -D -m 0644 $$m $(DESTDIR)$(MANDIR)/man$$s/$$(basename $$m); done
 
 clean:
-	rm -rf bin
+	rm -rf bin dist
 
 # Packages (packaging/): `make rpm` and `make deb` build them with nfpm, run
 # from its own modfile so its dependencies stay out of go.mod; `make dist`

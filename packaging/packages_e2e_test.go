@@ -240,7 +240,7 @@ func TestE2EPackages(t *testing.T) {
 			}
 		}
 		info := mustRun(t, time.Minute, "", nil, "rpm", "-qpi", rpmPath)
-		for _, f := range []string{"Name        : umlutils\n", "Version     : " + version + "\n", "License     : GPL-2.0-only\n"} {
+		for _, f := range []string{"Name        : umlutils\n", "Version     : " + version + "\n", "License     : GPL-2.0-or-later\n"} {
 			if !strings.Contains(info, f) {
 				t.Errorf("rpm -qpi lacks %q:\n%s", f, info)
 			}
