@@ -73,6 +73,9 @@ func (b *Bed) BootQEMU(t testing.TB, cfg QEMUConfig) *Guest {
 	if cfg.Name == "" {
 		cfg.Name = UniqueName("uq")
 	}
+	if !guestName.MatchString(cfg.Name) {
+		t.Fatalf("QEMU guest name %q: want letters, digits, '.', '_' or '-' (it goes on the kernel command line)", cfg.Name)
+	}
 	if cfg.Mem == "" {
 		cfg.Mem = "128M"
 	}
@@ -135,11 +138,19 @@ func RandomMAC() string {
 	return fmt.Sprintf("52:54:00:%02x:%02x:%02x", b[0], b[1], b[2])
 }
 
-var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+// qemuMarker is a file only the guests' initramfs has: its init checks for it
+// before doing anything.
+const qemuMarker = "testbed-qemu-initramfs"
 
-// qemuInit is the guest's /init. It exists only inside the initramfs, and
-// the power-off at its end is guarded as well: only PID 1 of a kernel whose
-// command line carries this guest's testbed_guest= word runs it.
+var (
+	envName   = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	guestName = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
+)
+
+// qemuInit is the guest's /init. It exists only inside the initramfs, and it
+// is guarded as well: only PID 1 of a root holding qemuMarker, under a kernel
+// whose command line carries this guest's testbed_guest= word, gets past its
+// first lines (or to the power-off at its end).
 func qemuInit(name, body string, env map[string]string, nic bool) (string, error) {
 	var exports strings.Builder
 	keys := make([]string, 0, len(env))
@@ -162,14 +173,16 @@ while [ ! -e /sys/class/net/eth0 ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1));
 `
 	}
 	return `#!/bin/busybox sh
+# Nothing here may run anywhere but as PID 1 of this guest's initramfs.
+[ $$ = 1 ] && [ -e /` + qemuMarker + ` ] || { echo "testbed: not the init of a QEMU guest's initramfs, refusing to run"; exit 1; }
+/bin/busybox mount -t proc proc /proc
+/bin/busybox grep -q "testbed_guest=` + name + `" /proc/cmdline || { echo "testbed: not inside QEMU guest ` + name + `, refusing to run"; exit 1; }
 /bin/busybox --install -s /bin
 export PATH=/bin HOME=/root
-in_guest() { [ $$ = 1 ] && grep -q "testbed_guest=` + name + `" /proc/cmdline 2>/dev/null; }
-mount -t proc proc /proc
+in_guest() { [ $$ = 1 ] && [ -e /` + qemuMarker + ` ] && grep -q "testbed_guest=` + name + `" /proc/cmdline; }
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 mount -t tmpfs tmpfs /tmp
-in_guest || { echo "testbed: not inside QEMU guest ` + name + `, refusing to run"; exit 1; }
 for m in $(cat /lib/modules/order); do
 	insmod /lib/modules/$m.ko || echo "testbed: insmod $m failed"
 done
@@ -214,6 +227,7 @@ func qemuBaseInitramfs(cache string) ([]byte, error) {
 	for _, d := range []string{"bin", "dev", "proc", "sys", "tmp", "root", "lib", "lib/modules"} {
 		w.dir(d)
 	}
+	w.file(qemuMarker, 0o644, nil)
 	w.charDev("dev/console", 5, 1)
 	w.charDev("dev/null", 1, 3)
 	w.file("bin/busybox", 0o755, bb)
