@@ -38,8 +38,10 @@ type QEMUConfig struct {
 	// StreamSocket connects the guest's eth0 (virtio-net-pci) to a Unix
 	// stream listener at this path: QEMU's `-netdev stream,server=off`,
 	// every frame preceded by its length as 4 bytes big-endian. The
-	// listener must exist before BootQEMU (QEMU 7.2 connects once and
-	// never retries). Empty: no network device.
+	// listener must exist before BootQEMU: QEMU 7.2 connects once and
+	// never reconnects, not even after the listener closes the
+	// connection (the guest then runs on, unplugged). Empty: no network
+	// device.
 	StreamSocket string
 	// MAC is eth0's address; empty picks a random 52:54:00:xx:xx:xx one.
 	MAC string
@@ -97,8 +99,12 @@ func (b *Bed) BootQEMU(t testing.TB, cfg QEMUConfig) *Guest {
 		// QEMU 7.2 connects once, in the background: with no listener
 		// it boots with the cable unplugged, says nothing and never
 		// retries (it has no reconnect= for stream yet).
-		if fi, err := os.Stat(cfg.StreamSocket); err != nil || fi.Mode()&os.ModeSocket == 0 {
-			t.Fatalf("QEMU guest %s: no listening socket at %s (QEMU would boot unconnected and never retry): %v", cfg.Name, cfg.StreamSocket, err)
+		fi, err := os.Stat(cfg.StreamSocket)
+		if err == nil && fi.Mode()&os.ModeSocket == 0 {
+			err = fmt.Errorf("%s is a %v, not a socket", cfg.StreamSocket, fi.Mode().Type())
+		}
+		if err != nil {
+			t.Fatalf("QEMU guest %s needs a listener at its stream socket (QEMU would boot unconnected and never retry): %v", cfg.Name, err)
 		}
 	}
 	qemuBaseOnce.Do(func() { qemuBase, qemuBaseErr = qemuBaseInitramfs(b.Cache) })

@@ -1,5 +1,6 @@
-// Package testbed boots real User-Mode Linux kernels for the project's
-// end-to-end tests, and finds the C originals they are compared with.
+// Package testbed boots real User-Mode Linux kernels (Boot) and QEMU
+// machines (BootQEMU) for the project's end-to-end tests, and finds the C
+// originals they are compared with.
 //
 // It is test-only code: nothing installed imports it. The machine is prepared
 // by provision.sh (run by `make e2e`); Get only checks that everything is
