@@ -10,7 +10,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -238,9 +237,9 @@ func readFile(t *testing.T, path string) string {
 
 // startBridge runs ptybridge in its own process group, killed at the end
 // of the test; exited delivers its exit status.
-func startBridge(t *testing.T, argv ...string) (cmd *exec.Cmd, out *syncBuffer, exited <-chan error) {
+func startBridge(t *testing.T, argv ...string) (cmd *exec.Cmd, out *lockedBuffer, exited <-chan error) {
 	t.Helper()
-	out = &syncBuffer{}
+	out = &lockedBuffer{}
 	cmd = exec.Command(argv[0], argv[1:]...)
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -256,21 +255,4 @@ func startBridge(t *testing.T, argv ...string) (cmd *exec.Cmd, out *syncBuffer, 
 		}
 	})
 	return cmd, out, ch
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

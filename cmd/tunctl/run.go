@@ -67,32 +67,21 @@ func run(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 			kind = tuntap.Tun
 		case 'l':
 			list = true
-		case 'u':
-			id, ok := lookupID(o.arg, func(s string) (string, error) {
-				u, err := user.Lookup(s)
-				if err != nil {
-					return "", err
-				}
-				return u.Uid, nil
-			})
+		case 'u', 'g':
+			id, ok := lookupID(o.name, o.arg)
 			if !ok {
-				fmt.Fprintf(stderr, "'%s' is neither a username nor a numeric uid.\n", o.arg)
+				if o.name == 'u' {
+					fmt.Fprintf(stderr, "'%s' is neither a username nor a numeric uid.\n", o.arg)
+				} else {
+					fmt.Fprintf(stderr, "'%s' is neither a groupname nor a numeric group.\n", o.arg)
+				}
 				return fail()
 			}
-			owner = id
-		case 'g':
-			id, ok := lookupID(o.arg, func(s string) (string, error) {
-				g, err := user.LookupGroup(s)
-				if err != nil {
-					return "", err
-				}
-				return g.Gid, nil
-			})
-			if !ok {
-				fmt.Fprintf(stderr, "'%s' is neither a groupname nor a numeric group.\n", o.arg)
-				return fail()
+			if o.name == 'u' {
+				owner = id
+			} else {
+				group = id
 			}
-			group = id
 		}
 	}
 	if errMsg != "" {
@@ -115,10 +104,19 @@ func run(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	return createDevice(stdout, stderr, clone, dev, kind, owner, group, brief)
 }
 
-// lookupID resolves a user or group given by name first, then as a number
-// in strtol's base-0 syntax, converted to a uid_t/gid_t as C does.
-func lookupID(s string, byName func(string) (string, error)) (uint32, bool) {
-	if id, err := byName(s); err == nil {
+// lookupID resolves a user ('u') or group ('g') given by name first, then
+// as a number in strtol's base-0 syntax, converted to a uid_t/gid_t as C
+// does.
+func lookupID(kind byte, s string) (uint32, bool) {
+	var id string
+	if kind == 'u' {
+		if u, err := user.Lookup(s); err == nil {
+			id = u.Uid
+		}
+	} else if g, err := user.LookupGroup(s); err == nil {
+		id = g.Gid
+	}
+	if id != "" {
 		n, err := strconv.ParseUint(id, 10, 32)
 		return uint32(n), err == nil
 	}
@@ -126,7 +124,7 @@ func lookupID(s string, byName func(string) (string, error)) (uint32, bool) {
 	return uint32(n), ok
 }
 
-// openErr prints the C tool's "Failed to open" or "OP: strerror" line.
+// report prints the C tool's "Failed to open" or "OP: strerror" line.
 func report(stderr io.Writer, err error) int {
 	var pe *os.PathError
 	var ie *tuntap.IoctlError
