@@ -172,3 +172,50 @@ func TestE2ETunctlTunAndList(t *testing.T) {
 		t.Errorf("tn0 still exists: %s", got)
 	}
 }
+
+// A UML 6.1 guest's tuntap transport uses a tap our tunctl made: the
+// namespace pings the guest through it; -d while the guest holds the tap
+// fails as the C tool's does (the queue is busy); the tap outlives the guest
+// (persistent) and -d then removes it.
+func TestE2ETunctlTapServesGuest(t *testing.T) {
+	b := testbed.Get(t)
+	ours := b.Tool(t, "tunctl")
+	orig := testbed.Original(t, "tunctl")
+	ns := testbed.NetNS(t)
+	if r := inNS(t, ns, ours, "-u", "nobody", "-t", "umltap0"); r.code != 0 {
+		t.Fatalf("tunctl: %+v", r)
+	}
+	g := b.Boot(t, testbed.GuestConfig{
+		Args:   []string{"eth0=tuntap,umltap0"},
+		Prefix: []string{"ip", "netns", "exec", ns},
+		Script: `ip addr add 10.78.0.2/24 dev eth0 && ip link set eth0 up && echo GUEST-UP
+sleep 40`,
+	})
+	g.WaitFor("GUEST-UP", 30*time.Second)
+	for _, argv := range [][]string{
+		{"ip", "addr", "add", "10.78.0.1/24", "dev", "umltap0"},
+		{"ip", "link", "set", "umltap0", "up"},
+		{"ping", "-c", "2", "-i", "0.2", "-W", "5", "10.78.0.2"},
+	} {
+		if r := inNS(t, ns, argv...); r.code != 0 {
+			t.Fatalf("%v: %+v", argv, r)
+		}
+	}
+	busy := result{stderr: "TUNSETIFF: Device or resource busy\n", code: 1}
+	for _, tool := range []string{orig, ours} {
+		if r := inNS(t, ns, tool, "-d", "umltap0"); r != busy {
+			t.Errorf("%s -d on the guest's tap: %+v, want %+v", tool, r, busy)
+		}
+	}
+	g.Kill()
+	// IFF_TAP|IFF_NO_PI|IFF_PERSIST, still owned by nobody.
+	if got := sysAttrs(t, ns, "umltap0"); got != "65534 -1 0x1802" {
+		t.Errorf("after the guest exited: %q", got)
+	}
+	if r := inNS(t, ns, ours, "-d", "umltap0"); r.code != 0 || r.stdout != "Set 'umltap0' nonpersistent\n" {
+		t.Fatalf("tunctl -d: %+v", r)
+	}
+	if got := sysAttrs(t, ns, "umltap0"); got != "" {
+		t.Errorf("umltap0 still exists after -d: %q", got)
+	}
+}
