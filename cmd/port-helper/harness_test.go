@@ -66,8 +66,15 @@ func playUML(t *testing.T, helper string, viaPath bool) handoff {
 		cmd.ExtraFiles = []*os.File{theirs} // fd 3
 	}
 	defer unix.Close(recvFD)
-	var errb bytes.Buffer
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = pts, pts, &errb
+	// A file, not a buffer: the helper never exits on its own, so its
+	// stderr is read while it runs.
+	errf, err := os.Create(filepath.Join(t.TempDir(), "stderr"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer errf.Close()
+	stderrNow := func() string { b, _ := os.ReadFile(errf.Name()); return string(b) }
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = pts, pts, errf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -88,7 +95,7 @@ func playUML(t *testing.T, helper string, viaPath bool) handoff {
 	oob := make([]byte, unix.CmsgSpace(4*4))
 	n, oobn, _, from, err := unix.Recvmsg(recvFD, body, oob, 0)
 	if err != nil {
-		t.Fatalf("%s sent nothing within 10 s: %v; stderr: %s", helper, err, errb.String())
+		t.Fatalf("%s sent nothing within 10 s: %v; stderr: %s", helper, err, stderrNow())
 	}
 	h.bodyLen = n
 	h.pidIsHelpers = n == 4 && int(binary.NativeEndian.Uint32(body)) == cmd.Process.Pid
@@ -125,7 +132,7 @@ func playUML(t *testing.T, helper string, viaPath bool) handoff {
 	case <-time.After(300 * time.Millisecond):
 		h.aliveAfterHUP = true
 	}
-	h.stderr = errb.String()
+	h.stderr = stderrNow()
 	return h
 }
 
