@@ -315,6 +315,9 @@ func (g *Guest) start(t testing.TB, cmd *exec.Cmd, timeout time.Duration, what s
 	cmd.Stdout = (*consoleWriter)(g)
 	cmd.Stderr = (*consoleWriter)(g)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Helpers the kernel runs (telnetd, port-helper) start sessions of their
+	// own and keep the console pipe open: Wait must not block on them.
+	cmd.WaitDelay = 5 * time.Second
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("%s: %v", what, err)
 	}
