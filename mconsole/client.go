@@ -1,0 +1,226 @@
+package mconsole
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// DefaultTimeout bounds a command when the caller's context has no
+// deadline. A guest paused with `stop` still answers, so silence this long
+// means a frozen (SIGSTOPped) or hung guest.
+const DefaultTimeout = 5 * time.Second
+
+// NoSuchUMIDError: no mconsole socket was found for a name.
+type NoSuchUMIDError struct {
+	UMID  string
+	Tried []string // the paths looked at, in order
+}
+
+func (e *NoSuchUMIDError) Error() string {
+	return fmt.Sprintf("no such umid %q (no socket at %s)", e.UMID, strings.Join(e.Tried, ", "))
+}
+
+// Is makes errors.Is(err, ErrNoSuchUMID) true.
+func (e *NoSuchUMIDError) Is(target error) bool { return target == ErrNoSuchUMID }
+
+// Sentinel errors, to test with errors.Is.
+var (
+	// ErrNoSuchUMID: the name resolves to no socket.
+	ErrNoSuchUMID = errors.New("no such umid")
+	// ErrStale: the socket file exists but nobody listens on it (the guest
+	// died without removing it).
+	ErrStale = errors.New("nobody listens on the mconsole socket (stale socket: the guest is gone)")
+	// ErrTimeout: the guest did not answer in time (frozen or hung; a guest
+	// paused with `stop` still answers).
+	ErrTimeout = errors.New("no reply from the guest in time (frozen or hung?)")
+)
+
+// Error wraps a failure of a command with the socket it was sent to.
+type Error struct {
+	Socket  string
+	Command string
+	Err     error
+}
+
+func (e *Error) Error() string {
+	return fmt.Sprintf("%s: %q: %v", e.Socket, e.Command, e.Err)
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// Resolution is where a umid's console lives.
+type Resolution struct {
+	// Name is what the user gave.
+	Name string
+	// Socket is the mconsole socket path.
+	Socket string
+	// PIDFile is the guest's pid file beside the socket (it may not exist
+	// when a bare socket path was given).
+	PIDFile string
+}
+
+// Resolve finds the socket of a umid the way the C client does:
+// ~/.uml/NAME/mconsole, then /tmp/uml/NAME/mconsole, then NAME as a path.
+func Resolve(name string) (*Resolution, error) {
+	var tried []string
+	var cands []string
+	if home := homeDir(); home != "" && name != "" {
+		cands = append(cands, filepath.Join(home, ".uml", name, "mconsole"))
+	}
+	if name != "" {
+		cands = append(cands, filepath.Join("/tmp/uml", name, "mconsole"), name)
+	}
+	for _, c := range cands {
+		tried = append(tried, c)
+		if _, err := os.Stat(c); err == nil {
+			return &Resolution{Name: name, Socket: c, PIDFile: filepath.Join(filepath.Dir(c), "pid")}, nil
+		}
+	}
+	if len(tried) == 0 {
+		tried = []string{"(empty name)"}
+	}
+	return nil, &NoSuchUMIDError{UMID: name, Tried: tried}
+}
+
+// homeDir is $HOME as the C client reads it, falling back to the password
+// database's idea of it.
+func homeDir() string {
+	if h := os.Getenv("HOME"); h != "" {
+		return h
+	}
+	h, _ := os.UserHomeDir()
+	return h
+}
+
+// PID reads the guest's pid from its pid file.
+func (r *Resolution) PID() (int, error) {
+	b, err := os.ReadFile(r.PIDFile)
+	if err != nil {
+		return 0, err
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 0 {
+		return 0, fmt.Errorf("%s: no pid in %q", r.PIDFile, strings.TrimSpace(string(b)))
+	}
+	return pid, nil
+}
+
+// Client sends commands to one guest's mconsole socket.
+type Client struct {
+	// Socket is the guest's mconsole socket path.
+	Socket string
+	// Timeout bounds each command when its context has no deadline;
+	// DefaultTimeout if zero.
+	Timeout time.Duration
+}
+
+// Dial resolves name (see Resolve) and returns a client for it.
+func Dial(name string) (*Client, error) {
+	r, err := Resolve(name)
+	if err != nil {
+		return nil, err
+	}
+	return &Client{Socket: r.Socket}, nil
+}
+
+// Command sends one command and returns the guest's whole answer. A
+// non-nil error means no answer: the reply's own error code is in Reply.
+// Each call uses its own socket, so a late answer to a timed-out command
+// can never be taken for the answer to the next one.
+func (c *Client) Command(ctx context.Context, command string) (*Reply, error) {
+	r, err := c.command(ctx, command)
+	if err != nil {
+		return nil, &Error{Socket: c.Socket, Command: command, Err: err}
+	}
+	return r, nil
+}
+
+func (c *Client) command(ctx context.Context, command string) (*Reply, error) {
+	if _, hasDeadline := ctx.Deadline(); !hasDeadline {
+		t := c.Timeout
+		if t <= 0 {
+			t = DefaultTimeout
+		}
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, t)
+		defer cancel()
+	}
+	conn, err := listenAutobind()
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+	if dl, ok := ctx.Deadline(); ok {
+		_ = conn.SetDeadline(dl)
+	}
+
+	to := &net.UnixAddr{Name: c.Socket, Net: "unixgram"}
+	if _, err := conn.WriteTo(MarshalRequest(command), to); err != nil {
+		return nil, c.classify(ctx, err)
+	}
+	var reply Reply
+	buf := make([]byte, replyHeader+MaxData+64)
+	for {
+		n, _, err := conn.ReadFrom(buf)
+		if err != nil {
+			return nil, c.classify(ctx, err)
+		}
+		var p ReplyPart
+		if err := p.UnmarshalBinary(buf[:n]); err != nil {
+			return nil, err
+		}
+		if !reply.add(p) {
+			return &reply, nil
+		}
+	}
+}
+
+func (c *Client) classify(ctx context.Context, err error) error {
+	switch {
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return ErrStale
+	case errors.Is(err, syscall.ENOENT):
+		return &NoSuchUMIDError{UMID: c.Socket, Tried: []string{c.Socket}}
+	case ctx.Err() == context.DeadlineExceeded || errors.Is(err, os.ErrDeadlineExceeded):
+		if ctx.Err() == context.Canceled {
+			return ctx.Err()
+		}
+		return ErrTimeout
+	case ctx.Err() != nil:
+		return ctx.Err()
+	}
+	return err
+}
+
+// listenAutobind opens a datagram socket bound to a kernel-chosen abstract
+// address (bind with only the address family): the guest needs an address
+// to reply to, and an abstract one leaves no file behind.
+func listenAutobind() (*net.UnixConn, error) {
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, 0)
+	if err != nil {
+		return nil, fmt.Errorf("socket: %w", err)
+	}
+	if err := unix.Bind(fd, &unix.SockaddrUnix{}); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("bind: %w", err)
+	}
+	f := os.NewFile(uintptr(fd), "mconsole-client")
+	defer f.Close()
+	pc, err := net.FilePacketConn(f)
+	if err != nil {
+		return nil, err
+	}
+	return pc.(*net.UnixConn), nil
+}
