@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -122,6 +123,23 @@ type Client struct {
 	// Timeout bounds each command when its context has no deadline;
 	// DefaultTimeout if zero.
 	Timeout time.Duration
+
+	// mu serialises commands: replies carry no request id, so only one
+	// command may be outstanding on a socket.
+	mu   sync.Mutex
+	conn *net.UnixConn
+}
+
+// Close releases the client's socket. The client stays usable.
+func (c *Client) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.conn == nil {
+		return nil
+	}
+	err := c.conn.Close()
+	c.conn = nil
+	return err
 }
 
 // Dial resolves name (see Resolve) and returns a client for it.
@@ -135,11 +153,18 @@ func Dial(name string) (*Client, error) {
 
 // Command sends one command and returns the guest's whole answer. A
 // non-nil error means no answer: the reply's own error code is in Reply.
-// Each call uses its own socket, so a late answer to a timed-out command
-// can never be taken for the answer to the next one.
+// The client keeps its socket between commands; after any failure it
+// drops it, so a late answer to a timed-out command can never be taken
+// for the answer to the next one.
 func (c *Client) Command(ctx context.Context, command string) (*Reply, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	r, err := c.command(ctx, command)
 	if err != nil {
+		if c.conn != nil {
+			c.conn.Close()
+			c.conn = nil
+		}
 		return nil, &Error{Socket: c.Socket, Command: command, Err: err}
 	}
 	return r, nil
@@ -155,16 +180,25 @@ func (c *Client) command(ctx context.Context, command string) (*Reply, error) {
 		ctx, cancel = context.WithTimeout(ctx, t)
 		defer cancel()
 	}
-	conn, err := listenAutobind()
-	if err != nil {
-		return nil, err
+	if c.conn == nil {
+		conn, err := listenAutobind()
+		if err != nil {
+			return nil, err
+		}
+		c.conn = conn
 	}
-	defer conn.Close()
+	conn := c.conn
 	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
-	defer stop()
-	if dl, ok := ctx.Deadline(); ok {
-		_ = conn.SetDeadline(dl)
-	}
+	defer func() {
+		// If the context ended, its forced deadline may land at any time
+		// now: the socket is spoilt for the next command.
+		if !stop() && c.conn != nil {
+			c.conn.Close()
+			c.conn = nil
+		}
+	}()
+	dl, _ := ctx.Deadline()
+	_ = conn.SetDeadline(dl)
 
 	to := &net.UnixAddr{Name: c.Socket, Net: "unixgram"}
 	if _, err := conn.WriteTo(MarshalRequest(command), to); err != nil {

@@ -52,8 +52,13 @@ func (l *Listener) Next(ctx context.Context) (*Notification, error) {
 	buf := make([]byte, notifyHeader+MaxData+64)
 	n, err := l.conn.Read(buf)
 	if err != nil {
-		if ctx.Err() != nil && errors.Is(err, os.ErrDeadlineExceeded) {
-			return nil, ctx.Err()
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			// The socket's deadline may fire a moment before the
+			// context's own timer.
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			return nil, context.DeadlineExceeded
 		}
 		return nil, err
 	}

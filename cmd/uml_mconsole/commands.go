@@ -77,8 +77,10 @@ func (s *session) local(command, text string) int {
 // exchange sends a command to the guest. On no answer it prints why and
 // returns nil.
 func (s *session) exchange(command string) *mconsole.Reply {
-	c := &mconsole.Client{Socket: s.res.Socket, Timeout: s.timeout}
-	r, err := c.Command(context.Background(), command)
+	if s.client == nil {
+		s.client = &mconsole.Client{Socket: s.res.Socket, Timeout: s.timeout}
+	}
+	r, err := s.client.Command(context.Background(), command)
 	if err != nil {
 		s.noAnswer = true
 		fmt.Fprintf(s.stderr, "uml_mconsole: %s\n", s.describe(err))
@@ -146,6 +148,10 @@ func (s *session) switchTo(name string) int {
 		return 1
 	}
 	s.res = res
+	if s.client != nil {
+		s.client.Close()
+		s.client = nil
+	}
 	return s.local("switch", fmt.Sprintf("Switched to '%s'\n", name))
 }
 

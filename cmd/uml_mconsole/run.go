@@ -46,6 +46,7 @@ type session struct {
 	stdout  io.Writer
 	stderr  io.Writer
 	quit    bool
+	client  *mconsole.Client
 	// noAnswer is set when a command got no answer at all (stale socket,
 	// timeout): an interactive or piped run then exits 1.
 	noAnswer bool

@@ -68,7 +68,11 @@ func helperIsOurs(t *testing.T, pgid int, ours string) {
 }
 
 // -pid mode: after 60 s without a ping the guest is killed, with every
-// process of it.
+// process of it. The kernel is frozen with SIGSTOP first, as a hung kernel
+// would be: it cannot act on the helper's SIGINTs and shut down by itself,
+// so the helper's SIGKILL has to do the work. (A healthy UML 6.1 kernel
+// exits on SIGINT and takes its processes with it; the C helper passes
+// that case, but leaves a frozen guest's programs running.)
 func TestE2EWatchdogPidKillsGuest(t *testing.T) {
 	t.Parallel()
 	b := testbed.Get(t)
@@ -82,6 +86,9 @@ func TestE2EWatchdogPidKillsGuest(t *testing.T) {
 	g.WaitFor("WD-FED", 30*time.Second)
 	fed := time.Now()
 	helperIsOurs(t, g.Pid(), ours)
+	if err := syscall.Kill(g.Pid(), syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
 
 	for syscall.Kill(g.Pid(), 0) == nil {
 		if time.Since(fed) > 100*time.Second {
