@@ -2,6 +2,7 @@ package mconsole
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"sort"
@@ -21,7 +22,8 @@ type Guest struct {
 
 // List returns the guests under dir (usually ~/.uml, see UMLDir) that are
 // alive: a pid file naming a live process and a socket that answers
-// `version` within timeout. Directories left by dead guests are skipped.
+// `version` within timeout. Directories left by dead guests, and guests
+// that do not answer (frozen), are skipped.
 func List(ctx context.Context, dir string, timeout time.Duration) ([]Guest, error) {
 	ents, err := os.ReadDir(dir)
 	if err != nil {
@@ -62,7 +64,12 @@ func List(ctx context.Context, dir string, timeout time.Duration) ([]Guest, erro
 	}
 	wg.Wait()
 	sort.Slice(out, func(i, j int) bool { return out[i].UMID < out[j].UMID })
-	return out, ctx.Err()
+	// A guest that did not answer in time is simply not listed; only a
+	// cancelled listing is an error.
+	if errors.Is(ctx.Err(), context.Canceled) {
+		return nil, ctx.Err()
+	}
+	return out, nil
 }
 
 // UMLDir is ~/.uml, where guests keep their umid directories.

@@ -202,7 +202,11 @@ func TestListSkipsDeadGuests(t *testing.T) {
 	mconsoletest.Start(t, live, mconsoletest.Kernelish)
 	os.WriteFile(filepath.Join(live, "pid"), []byte("1\n"), 0o644)
 	os.WriteFile(filepath.Join(dead, "pid"), []byte("999999999\n"), 0o644)
-	gs, err := mconsole.List(context.Background(), dir, time.Second)
+	frozen := filepath.Join(dir, "frozen")
+	os.MkdirAll(frozen, 0o755)
+	mconsoletest.Start(t, frozen, func(string) mconsoletest.Answer { return mconsoletest.Answer{Drop: true} })
+	os.WriteFile(filepath.Join(frozen, "pid"), []byte("1\n"), 0o644)
+	gs, err := mconsole.List(context.Background(), dir, 300*time.Millisecond)
 	if err != nil || len(gs) != 1 || gs[0].UMID != "live" || gs[0].PID != 1 || gs[0].Socket != filepath.Join(live, "mconsole") {
 		t.Fatalf("list: %+v %v", gs, err)
 	}

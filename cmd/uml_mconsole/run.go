@@ -27,6 +27,10 @@ Options (before UMID):
   -h, --help             print this help
 `
 
+// listProbeTimeout bounds each guest's answer in --list unless -t says
+// otherwise.
+const listProbeTimeout = 2 * time.Second
+
 // localHelp is printed after the kernel's help, word for word as the C
 // client prints it.
 const localHelp = `Additional local mconsole commands:
@@ -47,6 +51,8 @@ type session struct {
 	stderr  io.Writer
 	quit    bool
 	client  *mconsole.Client
+	// timeoutSet is true when -t was given.
+	timeoutSet bool
 	// noAnswer is set when a command got no answer at all (stale socket,
 	// timeout): an interactive or piped run then exits 1.
 	noAnswer bool
@@ -86,6 +92,7 @@ opts:
 				return 1
 			}
 			s.timeout = time.Duration(secs * float64(time.Second))
+			s.timeoutSet = true
 		case len(a) > 1 && a[0] == '-':
 			fmt.Fprintf(stderr, "uml_mconsole: unknown option %s\n%s", a, usage)
 			return 1
@@ -199,9 +206,13 @@ func (s *session) piped(r io.Reader) int {
 // list prints the running guests under ~/.uml: umid, pid and socket, or
 // one JSON object per guest.
 func (s *session) list() int {
-	ctx, cancel := context.WithTimeout(context.Background(), s.timeout+time.Second)
-	defer cancel()
-	guests, err := mconsole.List(ctx, mconsole.UMLDir(), s.timeout)
+	probe := s.timeout
+	if !s.timeoutSet {
+		// A running guest answers in milliseconds; do not let a frozen
+		// one hold up the whole listing for the full default timeout.
+		probe = listProbeTimeout
+	}
+	guests, err := mconsole.List(context.Background(), mconsole.UMLDir(), probe)
 	if err != nil {
 		fmt.Fprintf(s.stderr, "uml_mconsole: listing %s: %v\n", mconsole.UMLDir(), err)
 		return 1
