@@ -70,6 +70,12 @@ func TestE2EMconsoleAgainstC(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// log -f sends a file in pieces of 506 bytes and adds a newline.
+	logText := strings.Repeat("a line for the guest's kernel log\n", 30) + "no newline at the end"
+	if err := os.WriteFile(filepath.Join(work, "log.txt"), []byte(logText), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
 	notify, err := mconsole.Listen(filepath.Join(work, "notify"))
 	if err != nil {
 		t.Fatal(err)
@@ -110,6 +116,7 @@ sleep 100`,
 			{"version"}, {"help"}, {"config", "ubd1"}, {"proc", "version"},
 			{"no-such-command"}, {"log", "hello from the test"}, {"mconsole-version"},
 			{"config"}, {"remove"}, {"proc"}, {"remove", "ubd9"},
+			{"log", "-f", "log.txt"}, {"log", strings.Repeat("long ", 150)},
 		} {
 			for _, target := range []string{g.UMID, sock} {
 				argv := append([]string{target}, cmd...)
@@ -353,6 +360,12 @@ func interactive(t *testing.T, ours, umid string) {
 	f.Write([]byte("mconsole-versionXX\x7f\x7f\r")) // two backspaces
 	expect("uml_mconsole client version 2", 1)
 	expect(prompt, 4)
+	sock := filepath.Join(os.Getenv("HOME"), ".uml", umid, "mconsole")
+	f.Write([]byte("switch " + sock + "\r"))
+	expect("Switched to '"+sock+"'", 1)
+	expect("("+sock[:10]+") ", 1)
+	f.Write([]byte("version\r"))
+	expect("OK Linux", 3)
 	f.Write([]byte{4}) // ^D: EOF
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()

@@ -157,9 +157,17 @@ func TestE2EWatchdogMconsoleNotifiesHang(t *testing.T) {
 		}
 		break
 	}
-	// The helper only reports; the guest lives on.
+	// The helper only reports; the guest lives on, and a lab tool would
+	// now halt it through its console.
 	if err := syscall.Kill(g.Pid(), 0); err != nil {
-		t.Errorf("the guest died in -mconsole mode: %v", err)
+		t.Fatalf("the guest died in -mconsole mode: %v", err)
+	}
+	out, err := testbed.Run(b.Tool(t, "uml_mconsole"), g.UMID, "halt")
+	if out != "OK \n" || err != nil {
+		t.Fatalf("uml_mconsole halt: %q, %v", out, err)
+	}
+	if err := g.Wait(20 * time.Second); err != nil {
+		t.Fatalf("after halt: %v", err)
 	}
 }
 
