@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -127,19 +126,22 @@ type Client struct {
 	// mu serialises commands: replies carry no request id, so only one
 	// command may be outstanding on a socket.
 	mu   sync.Mutex
-	conn *net.UnixConn
+	sock *clientSocket
 }
 
 // Close releases the client's socket. The client stays usable.
 func (c *Client) Close() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.conn == nil {
-		return nil
+	c.drop()
+	return nil
+}
+
+func (c *Client) drop() {
+	if c.sock != nil {
+		c.sock.close()
+		c.sock = nil
 	}
-	err := c.conn.Close()
-	c.conn = nil
-	return err
 }
 
 // Dial resolves name (see Resolve) and returns a client for it.
@@ -161,10 +163,7 @@ func (c *Client) Command(ctx context.Context, command string) (*Reply, error) {
 	defer c.mu.Unlock()
 	r, err := c.command(ctx, command)
 	if err != nil {
-		if c.conn != nil {
-			c.conn.Close()
-			c.conn = nil
-		}
+		c.drop()
 		return nil, &Error{Socket: c.Socket, Command: command, Err: err}
 	}
 	return r, nil
@@ -180,36 +179,59 @@ func (c *Client) command(ctx context.Context, command string) (*Reply, error) {
 		ctx, cancel = context.WithTimeout(ctx, t)
 		defer cancel()
 	}
-	if c.conn == nil {
-		conn, err := listenAutobind()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if c.sock == nil {
+		s, err := openClientSocket()
 		if err != nil {
 			return nil, err
 		}
-		c.conn = conn
+		c.sock = s
 	}
-	conn := c.conn
-	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
+	s := c.sock
+	stop := context.AfterFunc(ctx, s.wakeUp)
 	defer func() {
-		// If the context ended, its forced deadline may land at any time
-		// now: the socket is spoilt for the next command.
-		if !stop() && c.conn != nil {
-			c.conn.Close()
-			c.conn = nil
+		// A wake-up may already be pending: the socket is spoilt for the
+		// next command.
+		if !stop() {
+			c.drop()
 		}
 	}()
-	dl, _ := ctx.Deadline()
-	_ = conn.SetDeadline(dl)
+	deadline, _ := ctx.Deadline()
 
-	to := &net.UnixAddr{Name: c.Socket, Net: "unixgram"}
-	if _, err := conn.WriteTo(MarshalRequest(command), to); err != nil {
-		return nil, c.classify(ctx, err)
+	to := &unix.SockaddrUnix{Name: c.Socket}
+	req := MarshalRequest(command)
+	for {
+		err := unix.Sendto(s.fd, req, unix.MSG_DONTWAIT, to)
+		if err == nil {
+			break
+		}
+		if err != unix.EAGAIN && err != unix.EINTR {
+			return nil, c.classify(err)
+		}
+		// The guest's queue is full: it is not reading (frozen). poll(2)
+		// cannot tell when an unconnected peer's queue drains, so retry
+		// every few milliseconds until the deadline.
+		if err := s.wait(ctx, 0, time.Now().Add(10*time.Millisecond)); err != nil && err != ErrTimeout {
+			return nil, err
+		}
+		if time.Now().After(deadline) {
+			return nil, ErrTimeout
+		}
 	}
 	var reply Reply
 	buf := make([]byte, replyHeader+MaxData+64)
 	for {
-		n, _, err := conn.ReadFrom(buf)
+		n, _, err := unix.Recvfrom(s.fd, buf, unix.MSG_DONTWAIT)
+		if err == unix.EAGAIN || err == unix.EINTR {
+			if err := s.wait(ctx, unix.POLLIN, deadline); err != nil {
+				return nil, err
+			}
+			continue
+		}
 		if err != nil {
-			return nil, c.classify(ctx, err)
+			return nil, c.classify(err)
 		}
 		var p ReplyPart
 		if err := p.UnmarshalBinary(buf[:n]); err != nil {
@@ -221,28 +243,29 @@ func (c *Client) command(ctx context.Context, command string) (*Reply, error) {
 	}
 }
 
-func (c *Client) classify(ctx context.Context, err error) error {
+func (c *Client) classify(err error) error {
 	switch {
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return ErrStale
 	case errors.Is(err, syscall.ENOENT):
 		return &NoSuchUMIDError{UMID: c.Socket, Tried: []string{c.Socket}}
-	case ctx.Err() == context.DeadlineExceeded || errors.Is(err, os.ErrDeadlineExceeded):
-		if ctx.Err() == context.Canceled {
-			return ctx.Err()
-		}
-		return ErrTimeout
-	case ctx.Err() != nil:
-		return ctx.Err()
 	}
 	return err
 }
 
-// listenAutobind opens a datagram socket bound to a kernel-chosen abstract
+// clientSocket is a datagram socket bound to a kernel-chosen abstract
 // address (bind with only the address family): the guest needs an address
-// to reply to, and an abstract one leaves no file behind.
-func listenAutobind() (*net.UnixConn, error) {
-	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, 0)
+// to reply to, and an abstract one leaves no file behind. The calling
+// thread waits in poll(2) on it, as the C client waits in recvfrom, which
+// costs less per command than going through Go's network poller; an
+// eventfd beside it lets a cancelled context cut the wait short.
+type clientSocket struct {
+	fd   int
+	wake int
+}
+
+func openClientSocket() (*clientSocket, error) {
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("socket: %w", err)
 	}
@@ -250,11 +273,56 @@ func listenAutobind() (*net.UnixConn, error) {
 		unix.Close(fd)
 		return nil, fmt.Errorf("bind: %w", err)
 	}
-	f := os.NewFile(uintptr(fd), "mconsole-client")
-	defer f.Close()
-	pc, err := net.FilePacketConn(f)
+	wake, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
 	if err != nil {
-		return nil, err
+		unix.Close(fd)
+		return nil, fmt.Errorf("eventfd: %w", err)
 	}
-	return pc.(*net.UnixConn), nil
+	return &clientSocket{fd: fd, wake: wake}, nil
+}
+
+func (s *clientSocket) wakeUp() {
+	var one [8]byte
+	one[0] = 1 // eventfd counters are host-order u64; any non-zero value wakes
+	_, _ = unix.Write(s.wake, one[:])
+}
+
+func (s *clientSocket) close() {
+	unix.Close(s.fd)
+	unix.Close(s.wake)
+}
+
+// wait polls for events on the socket (none: only sleep) until the
+// deadline; it returns ErrTimeout when the deadline passes and the
+// context's error when it is cancelled.
+func (s *clientSocket) wait(ctx context.Context, events int16, deadline time.Time) error {
+	for {
+		left := time.Until(deadline)
+		if left <= 0 {
+			return ErrTimeout
+		}
+		ms := int((left + time.Millisecond - 1) / time.Millisecond)
+		sockFd := int32(s.fd)
+		if events == 0 {
+			sockFd = -1 // poll(2) ignores negative descriptors
+		}
+		fds := []unix.PollFd{{Fd: sockFd, Events: events}, {Fd: int32(s.wake), Events: unix.POLLIN}}
+		n, err := unix.Poll(fds, ms)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("poll: %w", err)
+		}
+		if n == 0 {
+			continue // the loop re-checks the deadline
+		}
+		if fds[1].Revents != 0 {
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				return ErrTimeout
+			}
+			return ctx.Err()
+		}
+		return nil
+	}
 }

@@ -283,3 +283,24 @@ func FuzzNotification(f *testing.F) {
 		}
 	})
 }
+
+// A guest that reads nothing (frozen) fills its queue: sending then blocks
+// too, and must still end at the deadline.
+func TestClientFullQueue(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "mconsole")
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	c := &mconsole.Client{Socket: sock, Timeout: 100 * time.Millisecond}
+	start := time.Now()
+	for i := 0; i < 15; i++ {
+		if _, err := c.Command(context.Background(), "version"); !errors.Is(err, mconsole.ErrTimeout) {
+			t.Fatalf("command %d: %v, want ErrTimeout", i, err)
+		}
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("15 timeouts of 100ms took %v", d)
+	}
+}

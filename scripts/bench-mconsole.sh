@@ -36,6 +36,7 @@ setsid env LD_PRELOAD="$shim" /usr/bin/linux.uml umid=$umid mem=64M root=/dev/ro
 	rootfstype=hostfs rootflags=/ rw init="$work/init.sh" con0=fd:0,fd:1 con=null \
 	ssl=null bench_guest=$umid </dev/null >"$work/console" 2>&1 &
 pgid=$!
+disown "$pgid" 2>/dev/null || true  # no "Killed" notice when the trap stops it
 for _ in $(seq 300); do grep -q BENCH-READY "$work/console" && break; sleep 0.1; done
 grep -q BENCH-READY "$work/console" || { echo "bench-mconsole: guest did not boot" >&2; tail "$work/console" >&2; exit 1; }
 
