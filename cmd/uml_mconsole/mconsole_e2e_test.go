@@ -83,14 +83,14 @@ func TestE2EMconsoleAgainstC(t *testing.T) {
 	defer notify.Close()
 
 	g := b.Boot(t, testbed.GuestConfig{
-		Timeout: 120 * time.Second,
+		Timeout: 150 * time.Second,
 		Args:    []string{"mconsole=notify:" + notify.Path},
 		Script: `echo GUEST-UP > /proc/mconsole
 ping -n -i 0.2 127.0.0.1 | sed -u 's/^/PING /' &
 echo GUEST-READY
 sleep 100`,
 	})
-	g.WaitFor("GUEST-READY", 30*time.Second)
+	g.WaitFor("GUEST-READY", 60*time.Second)
 	sock := filepath.Join(os.Getenv("HOME"), ".uml", g.UMID, "mconsole")
 
 	t.Run("notifications", func(t *testing.T) {

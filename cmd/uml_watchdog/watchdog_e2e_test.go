@@ -79,12 +79,12 @@ func TestE2EWatchdogPidKillsGuest(t *testing.T) {
 	b := testbed.Get(t)
 	ours := b.Tool(t, "uml_watchdog")
 	g := b.Boot(t, testbed.GuestConfig{
-		Timeout: 150 * time.Second,
+		Timeout: 200 * time.Second,
 		Prefix:  withOurs(),
 		HostEnv: []string{"UMLUTILS_WATCHDOG=" + ours},
 		Script:  starveScript,
 	})
-	g.WaitFor("WD-FED", 30*time.Second)
+	g.WaitFor("WD-FED", 60*time.Second)
 	fed := time.Now()
 	helperIsOurs(t, g.Pid(), ours)
 	if err := syscall.Kill(g.Pid(), syscall.SIGSTOP); err != nil {
@@ -125,13 +125,13 @@ func TestE2EWatchdogMconsoleNotifiesHang(t *testing.T) {
 	}
 	defer conn.Close()
 	g := b.Boot(t, testbed.GuestConfig{
-		Timeout: 150 * time.Second,
+		Timeout: 200 * time.Second,
 		Prefix:  withOurs(),
 		HostEnv: []string{"UMLUTILS_WATCHDOG=" + ours},
 		Args:    []string{"mconsole=notify:" + path},
 		Script:  starveScript,
 	})
-	g.WaitFor("WD-FED", 30*time.Second)
+	g.WaitFor("WD-FED", 60*time.Second)
 	fed := time.Now()
 	helperIsOurs(t, g.Pid(), ours)
 
