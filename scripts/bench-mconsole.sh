@@ -18,6 +18,11 @@ work=$(mktemp -d)
 umid=bench$$
 pgid=
 cleanup() {
+	# The kernel leads its own session and process group (setsid); when
+	# setsid had to fork, $! is not that group, so take the kernel's pid.
+	local k
+	k=$(cat "$HOME/.uml/$umid/pid" 2>/dev/null || true)
+	[ -n "$k" ] && kill -KILL -- "-$k" 2>/dev/null || true
 	[ -n "$pgid" ] && kill -KILL -- "-$pgid" 2>/dev/null || true
 	rm -rf "$work" "$HOME/.uml/$umid"
 }
