@@ -31,6 +31,7 @@ func (m *merger) progress(done, total int64) {
 // chunks, scanning the bitmap once in total.
 type extentCursor struct {
 	c    *File
+	from int64 // the next sector to search from
 	cur  Extent
 	ok   bool
 	done bool
@@ -41,7 +42,7 @@ func (x *extentCursor) within(dst []span, lo, hi int64) []span {
 	ss := x.c.SectorSize
 	for !x.done {
 		if !x.ok {
-			x.cur, x.ok = x.c.NextExtent(lo / ss)
+			x.cur, x.ok = x.c.NextExtent(max(x.from, lo/ss))
 			if !x.ok {
 				x.done = true
 				break
@@ -56,6 +57,7 @@ func (x *extentCursor) within(dst []span, lo, hi int64) []span {
 			break // continues into the next chunk
 		}
 		x.ok = false
+		x.from = x.cur.Start + x.cur.Count
 		lo = ehi
 	}
 	return dst
