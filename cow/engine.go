@@ -6,9 +6,11 @@ import (
 )
 
 // chunkSize is the unit of I/O: large enough that a dense image costs a
-// few hundred system calls per GiB (the C uml_moo makes two per 512-byte
-// sector), a multiple of every sector size a header may hold.
-const chunkSize = 4 << 20
+// few thousand system calls per GiB (the C uml_moo makes two per 512-byte
+// sector), small enough that the buffer stays in the CPU's cache while the
+// kernel copies through it (4 MiB measured 30-100% slower than 1 MiB on a
+// dense image here), and a multiple of every sector size a header may hold.
+const chunkSize = 1 << 20
 
 // span is a range of image bytes [lo, hi).
 type span struct{ lo, hi int64 }

@@ -35,7 +35,7 @@ func TestParseHeaderEveryVersion(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			in := tc.h
-			in.BackingFile, in.MTime, in.Size, in.SectorSize = "/srv/images/root_fs", 0x5f000001, 1 << 20, 512
+			in.BackingFile, in.MTime, in.Size, in.SectorSize = "/srv/images/root_fs", 0x5f000001, 1<<20, 512
 			got, err := cow.ParseHeader(mustMarshal(t, &in))
 			if err != nil {
 				t.Fatal(err)
