@@ -280,7 +280,7 @@ func TestMismatchRefused(t *testing.T) {
 
 func TestMergeOutputHandling(t *testing.T) {
 	ctx := context.Background()
-	fx := newFixture(t, 3, 1<<20, 0.1, 4)
+	fx := newFixture(t, 3, 3<<20, 0.1, 4)
 	out := filepath.Join(fx.dir, "new.img")
 	if err := os.WriteFile(out, []byte("old"), 0o600); err != nil {
 		t.Fatal(err)
@@ -288,8 +288,8 @@ func TestMergeOutputHandling(t *testing.T) {
 	if err := cow.Merge(ctx, fx.cow, out, cow.Options{}); err != nil {
 		t.Fatal(err)
 	}
-	if st, _ := os.Stat(out); st.Mode().Perm() != 0o600 || st.Size() != 1<<20 {
-		t.Fatalf("replaced image: mode %v size %d, want 0600 and 1 MiB", st.Mode(), st.Size())
+	if st, _ := os.Stat(out); st.Mode().Perm() != 0o600 || st.Size() != 3<<20 {
+		t.Fatalf("replaced image: mode %v size %d, want 0600 and 3 MiB", st.Mode(), st.Size())
 	}
 	var sf *cow.SameFileError
 	if err := cow.Merge(ctx, fx.cow, fx.backing, cow.Options{}); !errors.As(err, &sf) {
@@ -304,6 +304,14 @@ func TestMergeOutputHandling(t *testing.T) {
 	out2 := filepath.Join(fx.dir, "cancelled.img")
 	if err := cow.Merge(cctx, fx.cow, out2, cow.Options{}); !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled merge: %v", err)
+	}
+	// Cancelled mid-merge (Ctrl-C in uml_moo): the same.
+	cctx, cancel = context.WithCancel(ctx)
+	defer cancel()
+	progressed := false
+	stop := func(done, total int64) { progressed = true; cancel() }
+	if err := cow.Merge(cctx, fx.cow, out2, cow.Options{Progress: stop}); !errors.Is(err, context.Canceled) || !progressed {
+		t.Fatalf("merge cancelled after the first chunk: %v (progress called: %v)", err, progressed)
 	}
 	ents, _ := os.ReadDir(fx.dir)
 	for _, e := range ents {

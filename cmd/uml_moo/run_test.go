@@ -183,3 +183,23 @@ func TestOptionsInAnyOrderAndSiblingWarning(t *testing.T) {
 		t.Fatal("in-place merge differs from the new image")
 	}
 }
+
+func TestProgressBar(t *testing.T) {
+	var b bytes.Buffer
+	p := &progress{w: &b, tty: true}
+	p.update(1<<20, 1<<30) // small and first: drawn
+	p.update(1<<30, 1<<30) // last: always drawn
+	p.finish()
+	s := b.String()
+	if !strings.Contains(s, "  0% 1/1024 MiB") || !strings.Contains(s, "[########################################] 100% 1024/1024 MiB") ||
+		!strings.HasSuffix(s, "\r\x1b[K") {
+		t.Fatalf("progress output %q", s)
+	}
+	var quiet bytes.Buffer
+	q := newProgress(&quiet) // not a terminal
+	q.update(1<<29, 1<<30)
+	q.finish()
+	if quiet.Len() != 0 {
+		t.Fatalf("progress drawn on a non-terminal: %q", quiet.String())
+	}
+}
