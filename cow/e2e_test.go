@@ -133,17 +133,22 @@ func TestE2EBadHeadersCToolCrashesOursRefuses(t *testing.T) {
 	b := testbed.Get(t)
 	ours, theirs := b.Tool(t, "uml_moo"), testbed.Original(t, "uml_moo")
 	for _, tc := range []struct {
-		name string
-		off  int64
-		data []byte
+		name     string
+		off      int64
+		data     []byte
+		truncate int64
 	}{
-		{"sectorsize 0", 20, []byte{0, 0, 0, 0}},
-		{"alignment 0", 24, []byte{0, 0, 0, 0}},
+		{"sectorsize 0", 20, []byte{0, 0, 0, 0}, 0},
+		{"alignment 0", 24, []byte{0, 0, 0, 0}, 0},
+		{"bitmap cut", 0, nil, 8192 + 10},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			fx := newFixture(t, 3, 1<<20, 0.05, 20)
 			f, _ := os.OpenFile(fx.cow, os.O_RDWR, 0)
 			f.WriteAt(tc.data, tc.off)
+			if tc.truncate > 0 {
+				f.Truncate(tc.truncate)
+			}
 			f.Close()
 			cmd := exec.Command(theirs, fx.cow, filepath.Join(fx.dir, "c.img"))
 			err := cmd.Run()
@@ -151,6 +156,9 @@ func TestE2EBadHeadersCToolCrashesOursRefuses(t *testing.T) {
 				t.Logf("C uml_moo: killed by %v", ws.Signal())
 			} else {
 				t.Logf("C uml_moo: %v", err)
+			}
+			if _, err := os.Stat(filepath.Join(fx.dir, "c.img")); err == nil {
+				t.Logf("C uml_moo: left an output file behind")
 			}
 			out := tool(t, 1, fx.dir, ours, fx.cow, filepath.Join(fx.dir, "g.img"))
 			if !strings.Contains(out, fx.cow) || !strings.Contains(out, strings.Fields(tc.name)[0]) {

@@ -190,30 +190,24 @@ func ParseHeader(b []byte) (*Header, error) {
 			return nil, err
 		}
 		h.Version = 3
-		var hdrSize int64
-		if binary.BigEndian.Uint32(b[32:]) != 0 {
-			path = b[32 : 32+pathLenV3]
-			h.MTime = binary.BigEndian.Uint32(b[8:])
-			size = binary.BigEndian.Uint64(b[12:])
-			ss = binary.BigEndian.Uint32(b[20:])
-			h.Alignment = int64(binary.BigEndian.Uint32(b[24:]))
-			h.CowFormat = binary.BigEndian.Uint32(b[28:])
-			hdrSize = headerV3Size
-		} else {
-			// Broken 64-bit layout: mtime was an 8-byte field holding a
-			// big-endian 32-bit value in its first four bytes.
+		// Broken 64-bit layout: mtime was an 8-byte field holding a
+		// big-endian 32-bit value in its first four bytes, which moved
+		// every later field 4 bytes on; cow_format (always 0) then lands
+		// where the packed layout's backing path starts.
+		shift, hdrSize := 0, int64(headerV3Size)
+		if binary.BigEndian.Uint32(b[32:]) == 0 {
 			if err := need(headerV3BrokenSize-4, "broken 64-bit v3"); err != nil {
 				return nil, err
 			}
-			h.Broken64 = true
-			h.MTime = binary.BigEndian.Uint32(b[8:])
-			size = binary.BigEndian.Uint64(b[16:])
-			ss = binary.BigEndian.Uint32(b[24:])
-			h.Alignment = int64(binary.BigEndian.Uint32(b[28:]))
-			h.CowFormat = binary.BigEndian.Uint32(b[32:])
-			path = b[36:min(len(b), 36+pathLenV3)]
-			hdrSize = headerV3BrokenSize
+			h.Broken64, shift, hdrSize = true, 4, headerV3BrokenSize
 		}
+		be := binary.BigEndian
+		h.MTime = be.Uint32(b[8:])
+		size = be.Uint64(b[12+shift:])
+		ss = be.Uint32(b[20+shift:])
+		h.Alignment = int64(be.Uint32(b[24+shift:]))
+		h.CowFormat = be.Uint32(b[28+shift:])
+		path = b[32+shift : 32+shift+pathLenV3]
 		if h.Alignment == 0 || !isPow2(h.Alignment) || h.Alignment > maxAlignment {
 			return nil, headerErr("alignment", ErrInvalid, "%d is not a power of two up to %d", h.Alignment, maxAlignment)
 		}
@@ -305,30 +299,21 @@ func (h *Header) MarshalBinary() ([]byte, error) {
 		be.PutUint32(b[4116:], uint32(h.SectorSize))
 		return b, nil
 	case 3:
-		be := binary.BigEndian
+		// The broken 64-bit layout is the packed one with every field
+		// after mtime 4 bytes later.
+		be, shift, size := binary.BigEndian, 0, headerV3Size
 		if h.Broken64 {
-			b := make([]byte, headerV3BrokenSize)
-			be.PutUint32(b, Magic)
-			be.PutUint32(b[4:], 3)
-			be.PutUint32(b[8:], h.MTime)
-			be.PutUint64(b[16:], uint64(h.Size))
-			be.PutUint32(b[24:], uint32(h.SectorSize))
-			be.PutUint32(b[28:], uint32(h.Alignment))
-			be.PutUint32(b[32:], h.CowFormat)
-			if err := put(b, 36, h.BackingFile, pathLenV3); err != nil {
-				return nil, err
-			}
-			return b, nil
+			shift, size = 4, headerV3BrokenSize
 		}
-		b := make([]byte, headerV3Size)
+		b := make([]byte, size)
 		be.PutUint32(b, Magic)
 		be.PutUint32(b[4:], 3)
 		be.PutUint32(b[8:], h.MTime)
-		be.PutUint64(b[12:], uint64(h.Size))
-		be.PutUint32(b[20:], uint32(h.SectorSize))
-		be.PutUint32(b[24:], uint32(h.Alignment))
-		be.PutUint32(b[28:], h.CowFormat)
-		if err := put(b, 32, h.BackingFile, pathLenV3); err != nil {
+		be.PutUint64(b[12+shift:], uint64(h.Size))
+		be.PutUint32(b[20+shift:], uint32(h.SectorSize))
+		be.PutUint32(b[24+shift:], uint32(h.Alignment))
+		be.PutUint32(b[28+shift:], h.CowFormat)
+		if err := put(b, 32+shift, h.BackingFile, pathLenV3); err != nil {
 			return nil, err
 		}
 		return b, nil
