@@ -2,7 +2,10 @@ package cow
 
 import (
 	"context"
+	"errors"
 	"os"
+
+	"golang.org/x/sys/unix"
 )
 
 // chunkSize is the unit of I/O: large enough that a dense image costs a
@@ -94,6 +97,7 @@ func (m *merger) mergeAll(ctx context.Context) error {
 	size, ss := c.Size, c.SectorSize
 	back := newDataMap(m.in.back, size)
 	dirtyCur := &extentCursor{c: c}
+	canClone := !m.outBlock
 	buf := make([]byte, chunkSize)
 	var dirty, data, pieces []span
 	for off := int64(0); off < size; off += chunkSize {
@@ -114,6 +118,18 @@ func (m *merger) mergeAll(ctx context.Context) error {
 			}
 			data = append(data, span{s, e})
 			p = e
+		}
+		if len(dirty) == 0 && canClone && len(data) > 0 {
+			// A clean chunk on a file system that shares extents (btrfs,
+			// XFS): clone the backing file's data segments in the kernel.
+			// Nothing is copied and no space is used, holes stay holes.
+			if cloned, err := cloneSegments(m.out, m.in.back, data); err != nil {
+				return opErr(OpWriteData, m.out.Name(), err)
+			} else if cloned {
+				m.progress(end, size)
+				continue
+			}
+			canClone = false // not supported here: copy from now on
 		}
 		if dirtyBytes*2 < end-off {
 			for _, d := range data {
@@ -227,4 +243,28 @@ func (m *merger) mergeDirty(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// cloneSegments shares the backing file's data segments with out at the
+// same offsets (FICLONERANGE, what copy_file_range does on file systems
+// with shared extents). It reports false when the file system cannot
+// (ext4, tmpfs, two file systems); the caller then writes the chunk itself,
+// which also makes right whatever was cloned before. Segments from
+// SEEK_DATA start on block boundaries; only the last may end off one, at
+// the end of both files, which cloning allows.
+func cloneSegments(out, back *os.File, data []span) (bool, error) {
+	for _, d := range data {
+		err := unix.IoctlFileCloneRange(int(out.Fd()), &unix.FileCloneRange{
+			Src_fd: int64(back.Fd()), Src_offset: uint64(d.lo), Src_length: uint64(d.hi - d.lo), Dest_offset: uint64(d.lo),
+		})
+		if err == nil {
+			continue
+		}
+		if errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.EXDEV) || errors.Is(err, unix.EINVAL) ||
+			errors.Is(err, unix.ENOTTY) || errors.Is(err, unix.ENOSYS) || errors.Is(err, unix.EPERM) {
+			return false, nil
+		}
+		return false, err
+	}
+	return true, nil
 }
