@@ -66,7 +66,7 @@ func (m *dataMap) next(pos, limit int64) (s, e int64, ok bool) {
 // COW file's data area may end in a hole that was never extended).
 func preadFull(f *os.File, b []byte, off int64) error {
 	for len(b) > 0 {
-		n, err := unix.Pread(int(f.Fd()), b, off)
+		n, err := rawPread(f, b, off)
 		if err == unix.EINTR {
 			continue
 		}
@@ -84,7 +84,7 @@ func preadFull(f *os.File, b []byte, off int64) error {
 
 func pwriteFull(f *os.File, b []byte, off int64) error {
 	for len(b) > 0 {
-		n, err := unix.Pwrite(int(f.Fd()), b, off)
+		n, err := rawPwrite(f, b, off)
 		if err == unix.EINTR {
 			continue
 		}
@@ -170,4 +170,25 @@ func deviceSize(f *os.File, st os.FileInfo) (int64, error) {
 
 func isBlockDevice(st os.FileInfo) bool {
 	return st.Mode()&os.ModeDevice != 0 && st.Mode()&os.ModeCharDevice == 0
+}
+
+// rawPread and rawPwrite skip the runtime's syscall bookkeeping: a 1 MiB
+// copy through the page cache outlasts the 20 µs after which the runtime
+// hands the goroutine's P to another thread, and those hand-offs made a
+// dense merge 30-60% slower than cp here. A merge runs one goroutine of
+// I/O, so holding the P for the call costs nothing. b must not be empty.
+func rawPread(f *os.File, b []byte, off int64) (int, error) {
+	r, _, e := unix.RawSyscall6(unix.SYS_PREAD64, f.Fd(), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)), uintptr(off), 0, 0)
+	if e != 0 {
+		return 0, e
+	}
+	return int(r), nil
+}
+
+func rawPwrite(f *os.File, b []byte, off int64) (int, error) {
+	r, _, e := unix.RawSyscall6(unix.SYS_PWRITE64, f.Fd(), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)), uintptr(off), 0, 0)
+	if e != 0 {
+		return 0, e
+	}
+	return int(r), nil
 }

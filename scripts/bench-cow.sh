@@ -119,17 +119,23 @@ rm -f go.out c.out
 r=$(ratio "$T_c" "$T_go")
 echo "C / ours = $r (target >= 20: $(verdict "$r" ">=" 20))"
 
-for img in dense sparse; do
-	echo
-	echo "== -d (in place) on the $img image; ours includes its fsync, the C tool's run is followed by sync FILE"
-	cp --sparse=always --preserve=timestamps "$img.img" go.img
-	cp --sparse=always --preserve=timestamps "$img.img" c.img
-	sync
-	timed go "$OURS" -d -b go.img "$img.cow"
-	timed c sh -c "$C_MOO -d -b c.img $img.cow && sync c.img"
-	cmp go.img c.img || { echo "bench-cow: our -d merge differs from the C tool's" >&2; exit 1; }
-	rm -f go.img c.img
-	r=$(ratio "$T_c" "$T_go")
-	echo "ours: $(secs "$T_go")   C uml_moo + sync: $(secs "$T_c")"
-	echo "C / ours = $r (target >= 1: $(verdict "$r" ">=" 1))"
+echo
+echo "== -d (in place) on the 8 GiB image, best of 3; ours includes its fsync, the C tool's run is followed by sync FILE [t=${SECONDS}s]"
+cp --sparse=always --preserve=timestamps sparse.img go.img
+cp --sparse=always --preserve=timestamps sparse.img c.img
+best_go=0 best_c=0
+for i in 1 2 3; do
+	# Each merge changes the file's mtime; put back the one the COW header
+	# records so the next run is accepted (it writes the same sectors again).
+	touch -d @1700000000 go.img c.img
+	timed go "$OURS" -d -b go.img sparse.cow
+	timed c sh -c "$C_MOO -d -b c.img sparse.cow && sync c.img"
+	if [ "$best_go" = 0 ] || [ "$T_go" -lt "$best_go" ]; then best_go=$T_go; fi
+	if [ "$best_c" = 0 ] || [ "$T_c" -lt "$best_c" ]; then best_c=$T_c; fi
 done
+cmp go.img c.img || { echo "bench-cow: our -d merge differs from the C tool's" >&2; exit 1; }
+rm -f go.img c.img
+r=$(ratio "$best_c" "$best_go")
+echo "ours: $(secs "$best_go")   C uml_moo + sync: $(secs "$best_c")"
+echo "C / ours = $r (target >= 1: $(verdict "$r" ">=" 1))"
+echo "total: ${SECONDS}s"
