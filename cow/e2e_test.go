@@ -307,3 +307,29 @@ sleep 60`,
 	// With the guest gone its COW file merges.
 	tool(t, 0, dir, ours, cowB, filepath.Join(dir, "live_new"))
 }
+
+// A block device as the new image is written in place, zeros included
+// (the C tool skips zero sectors there, leaving the device's old bytes).
+func TestE2EMergeOntoBlockDevice(t *testing.T) {
+	b := testbed.Get(t)
+	ours, theirs := b.Tool(t, "uml_moo"), testbed.Original(t, "uml_moo")
+	fx := newFixture(t, 3, 8<<20, 0.05, 30)
+	want := filepath.Join(fx.dir, "c.img")
+	tool(t, 0, fx.dir, theirs, fx.cow, want)
+
+	disk := filepath.Join(fx.dir, "disk")
+	if err := os.WriteFile(disk, bytes.Repeat([]byte{0xaa}, 8<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("losetup", "--find", "--show", disk).CombinedOutput()
+	if err != nil {
+		t.Fatalf("losetup (util-linux, root): %v: %s", err, out)
+	}
+	dev := strings.TrimSpace(string(out))
+	t.Cleanup(func() { exec.Command("losetup", "-d", dev).Run() })
+	tool(t, 0, fx.dir, ours, fx.cow, dev)
+	if err := exec.Command("losetup", "-d", dev).Run(); err != nil {
+		t.Fatalf("losetup -d %s: %v", dev, err)
+	}
+	sameFiles(t, disk, want)
+}
