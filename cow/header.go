@@ -271,32 +271,27 @@ func (h *Header) MarshalBinary() ([]byte, error) {
 		return nil
 	}
 	switch h.Version {
-	case 1:
+	case 1, 2:
+		// Same fields, after a 256-byte (v1) or 4096-byte (v2) path; v1 in
+		// its writer's byte order, v2 big-endian.
 		var o binary.ByteOrder = binary.BigEndian
-		if h.LittleEndian {
-			o = binary.LittleEndian
+		plen, size := pathLenV3, headerV2Size
+		if h.Version == 1 {
+			plen, size = pathLenV1, headerV1Size
+			if h.LittleEndian {
+				o = binary.LittleEndian
+			}
 		}
-		b := make([]byte, headerV1Size)
+		b := make([]byte, size)
 		o.PutUint32(b, Magic)
-		o.PutUint32(b[4:], 1)
-		if err := put(b, 8, h.BackingFile, pathLenV1); err != nil {
+		o.PutUint32(b[4:], uint32(h.Version))
+		if err := put(b, 8, h.BackingFile, plen); err != nil {
 			return nil, err
 		}
-		o.PutUint32(b[264:], h.MTime)
-		o.PutUint64(b[268:], uint64(h.Size))
-		o.PutUint32(b[276:], uint32(h.SectorSize))
-		return b, nil
-	case 2:
-		b := make([]byte, headerV2Size)
-		be := binary.BigEndian
-		be.PutUint32(b, Magic)
-		be.PutUint32(b[4:], 2)
-		if err := put(b, 8, h.BackingFile, pathLenV3); err != nil {
-			return nil, err
-		}
-		be.PutUint32(b[4104:], h.MTime)
-		be.PutUint64(b[4108:], uint64(h.Size))
-		be.PutUint32(b[4116:], uint32(h.SectorSize))
+		at := 8 + plen
+		o.PutUint32(b[at:], h.MTime)
+		o.PutUint64(b[at+4:], uint64(h.Size))
+		o.PutUint32(b[at+12:], uint32(h.SectorSize))
 		return b, nil
 	case 3:
 		// The broken 64-bit layout is the packed one with every field
