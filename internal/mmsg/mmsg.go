@@ -103,6 +103,7 @@ func (b *RecvBatch) Truncated(i int) bool { return b.hdrs[i].Hdr.Flags&unix.MSG_
 type SendBatch struct {
 	hdrs []Mmsghdr
 	iovs []unix.Iovec
+	off  int // datagrams before off are sent (Send)
 	n    int
 }
 
@@ -116,8 +117,8 @@ func NewSendBatch(n int) *SendBatch {
 	return b
 }
 
-// Len is the number of queued datagrams.
-func (b *SendBatch) Len() int { return b.n }
+// Len is the number of queued datagrams not yet sent.
+func (b *SendBatch) Len() int { return b.n - b.off }
 
 // Full reports whether another Add would not fit.
 func (b *SendBatch) Full() bool { return b.n == len(b.hdrs) }
@@ -144,7 +145,7 @@ func (b *SendBatch) Add(name, frame []byte) int {
 // peer queue gives EAGAIN, a vanished peer ECONNREFUSED or ENOENT) is
 // reported to failed with its index and skipped; the rest still go out.
 func (b *SendBatch) Flush(fd int, flags int, failed func(i int, err unix.Errno)) {
-	for start := 0; start < b.n; {
+	for start := b.off; start < b.n; {
 		r, _, e := unix.Syscall6(unix.SYS_SENDMMSG, uintptr(fd), uintptr(unsafe.Pointer(&b.hdrs[start])), uintptr(b.n-start), uintptr(flags), 0, 0)
 		if e == unix.EINTR {
 			continue
@@ -162,11 +163,47 @@ func (b *SendBatch) Flush(fd int, flags int, failed func(i int, err unix.Errno))
 		}
 		start += int(r)
 	}
+	b.reset()
+}
+
+func (b *SendBatch) reset() {
 	for i := 0; i < b.n; i++ {
 		b.hdrs[i].Hdr.Name = nil
 		b.iovs[i].Base = nil
 	}
-	b.n = 0
+	b.n, b.off = 0, 0
+}
+
+// Send makes one sendmmsg call for what is still queued and returns how
+// many datagrams went out; the batch is emptied once all have. An error
+// (EAGAIN included) concerns the first unsent datagram, which stays queued.
+func (b *SendBatch) Send(fd int, flags int) (int, error) {
+	if b.off >= b.n {
+		b.reset()
+		return 0, nil
+	}
+	r, _, e := unix.Syscall6(unix.SYS_SENDMMSG, uintptr(fd), uintptr(unsafe.Pointer(&b.hdrs[b.off])), uintptr(b.n-b.off), uintptr(flags), 0, 0)
+	if e != 0 {
+		return 0, e
+	}
+	b.off += int(r)
+	if b.off >= b.n {
+		b.reset()
+	}
+	return int(r), nil
+}
+
+// SendTo sends one datagram to the raw address to.
+func SendTo(fd int, frame []byte, flags int, to []byte) error {
+	var p unsafe.Pointer
+	if len(frame) > 0 {
+		p = unsafe.Pointer(&frame[0])
+	}
+	_, _, e := unix.Syscall6(unix.SYS_SENDTO, uintptr(fd), uintptr(p), uintptr(len(frame)), uintptr(flags), uintptr(unsafe.Pointer(&to[0])), uintptr(len(to)))
+	if e != 0 {
+		return e
+	}
+	return nil
 }
 
 // Cap is the number of datagrams the batch holds.
@@ -182,6 +219,20 @@ func Bind(fd int, addr []byte) error {
 	var raw unix.RawSockaddrUnix
 	copy((*[SizeofSockaddrUnix]byte)(unsafe.Pointer(&raw))[:], addr)
 	_, _, e := unix.Syscall(unix.SYS_BIND, uintptr(fd), uintptr(unsafe.Pointer(&raw)), uintptr(len(addr)))
+	if e != 0 {
+		return e
+	}
+	return nil
+}
+
+// Connect connects fd to the raw sockaddr_un addr.
+func Connect(fd int, addr []byte) error {
+	if len(addr) < 2 || len(addr) > SizeofSockaddrUnix {
+		return unix.EINVAL
+	}
+	var raw unix.RawSockaddrUnix
+	copy((*[SizeofSockaddrUnix]byte)(unsafe.Pointer(&raw))[:], addr)
+	_, _, e := unix.Syscall(unix.SYS_CONNECT, uintptr(fd), uintptr(unsafe.Pointer(&raw)), uintptr(len(addr)))
 	if e != 0 {
 		return e
 	}
