@@ -187,3 +187,10 @@ func Drain(cs []*Client, stop <-chan struct{}, got func(i int, b *mmsg.RecvBatch
 		}
 	}
 }
+
+// Unconnect dissolves the association with the switch's data socket, so
+// the kernel bounds our receive queue by net.unix.max_dgram_qlen as it does
+// for a real UML (which never connects its data socket).
+func (c *Client) Unconnect() error {
+	return mmsg.Connect(c.FD, []byte{byte(unix.AF_UNSPEC), 0})
+}
