@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -203,7 +204,7 @@ func runMain(args []string, stdin io.Reader, stdout, stderr io.Writer) (int, sys
 	defer signal.Stop(sigc)
 	var got syscall.Signal
 	var once sync.Once
-	var status *lineWriter
+	var status atomic.Pointer[lineWriter]
 	stop := make(chan struct{})
 	defer close(stop)
 	go func() {
@@ -211,15 +212,15 @@ func runMain(args []string, stdin io.Reader, stdout, stderr io.Writer) (int, sys
 		case s := <-sigc:
 			once.Do(func() {
 				got = s.(syscall.Signal)
-				if status != nil {
-					status.printf("Caught signal %d, cleaning up and exiting", int(got))
+				if l := status.Load(); l != nil {
+					l.printf("Caught signal %d, cleaning up and exiting", int(got))
 				}
 			})
 			cancel()
 		case <-stop:
 		}
 	}()
-	code := runCtx(ctx, args, stdin, stdout, stderr, func(l *lineWriter) { status = l })
+	code := runCtx(ctx, args, stdin, stdout, stderr, status.Store)
 	once.Do(func() {})
 	return code, got
 }
@@ -423,5 +424,3 @@ func detach(stderr io.Writer) int {
 	_ = cmd.Wait()
 	return 1
 }
-
-func signalReset(sig syscall.Signal) { signal.Reset(sig) }

@@ -68,7 +68,7 @@ func TestStatusLines(t *testing.T) {
 	ctl := filepath.Join(t.TempDir(), "sw.ctl")
 	out, errOut, stop := startRun(t, "-hub", "-unix", ctl)
 	waitForFile(t, ctl)
-	scenario(t, ctl)
+	scenario(t, ctl, true)
 	if code := stop(); code != 0 {
 		t.Fatalf("exit %d, stderr %s", code, errOut)
 	}
@@ -101,7 +101,7 @@ func TestQuietAndPcapToStdout(t *testing.T) {
 	ctl := filepath.Join(t.TempDir(), "sw.ctl")
 	out, errOut, stop := startRun(t, "-q", "-unix", ctl)
 	waitForFile(t, ctl)
-	scenario(t, ctl)
+	scenario(t, ctl, true)
 	stop()
 	if out.String() != "" || errOut.String() != "" {
 		t.Fatalf("-q printed: %q %q", out, errOut)
@@ -109,7 +109,7 @@ func TestQuietAndPcapToStdout(t *testing.T) {
 	ctl2 := filepath.Join(t.TempDir(), "sw.ctl")
 	out, errOut, stop = startRun(t, "-pcap", "-", "-unix", ctl2)
 	waitForFile(t, ctl2)
-	scenario(t, ctl2)
+	scenario(t, ctl2, true)
 	stop()
 	if !strings.HasPrefix(out.String(), "\xd4\xc3\xb2\xa1") {
 		t.Fatalf("stdout is no pcap stream: %q", out.String()[:min(len(out.String()), 32)])
