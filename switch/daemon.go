@@ -284,7 +284,7 @@ func (d *daemon) handleControl(ctx context.Context, c *net.UnixConn) {
 	if rc, err := c.SyscallConn(); err == nil {
 		_ = rc.Control(func(fd uintptr) { id = int(fd) })
 	}
-	p := &Port{ID: id, Kind: "daemon", Peer: d.peerName(req.Sock[:]), tr: d,
+	p := &Port{ID: id, Kind: "daemon", Peer: d.peerName(req.Sock[:]), tr: d, conn: c,
 		key: string(sockKey(req.Sock[:])), sendAddr: append([]byte(nil), req.Sock[:]...)}
 	if req.Version != 0 {
 		if _, err := c.Write(d.dataAddr[:]); err != nil {
@@ -401,6 +401,10 @@ func (d *daemon) dataLoop() error {
 		sw.mu.Unlock()
 	}
 }
+
+// closePort ends the port's control connection, which its handler is
+// reading: that is how Run's shutdown reaches every handler.
+func (d *daemon) closePort(p *Port) { _ = p.conn.Close() }
 
 // send queues frame for the port's UML, to exactly the address it
 // registered.

@@ -74,6 +74,8 @@ func (pp *packetPort) send(tx *txContext, p *Port, frame []byte) {
 
 func (pp *packetPort) close() error { return pp.f.Close() }
 
+func (pp *packetPort) closePort(*Port) { _ = pp.f.Close() }
+
 // serve reads frames until the descriptor fails or is closed, then removes
 // the port.
 func (pp *packetPort) serve(ctx context.Context) error {

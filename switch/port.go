@@ -1,6 +1,9 @@
 package vswitch
 
-import "fmt"
+import (
+	"fmt"
+	"io"
+)
 
 // DropReason says why a frame was not delivered. Counted per port.
 type DropReason int
@@ -20,10 +23,12 @@ const (
 	DropLoss
 	// DropLocal: the destination MAC was learned on the ingress port.
 	DropLocal
+	// DropDelayFull: the port's delay line was full.
+	DropDelayFull
 	numDropReasons
 )
 
-var dropNames = [numDropReasons]string{"runt", "oversize", "peer_full", "peer_gone", "down", "loss", "local"}
+var dropNames = [numDropReasons]string{"runt", "oversize", "peer_full", "peer_gone", "down", "loss", "local", "delay_full"}
 
 func (r DropReason) String() string {
 	if r >= 0 && r < numDropReasons {
@@ -79,10 +84,13 @@ type Port struct {
 	tr       transport
 	key      string // daemon ports: the data socket address, as compared
 	sendAddr []byte // daemon ports: the raw sockaddr_un replies go to
+	conn     io.Closer // daemon ports: the control connection
 	removed  bool
 	down     bool
 	macs     int // entries in the MAC table pointing here
 	c        Counters
+	faults   [2]Faults     // by Direction
+	delay    [2]*delayLine // by Direction, made when a delay is first set
 }
 
 // PortInfo is a snapshot of a port for listings.
@@ -93,8 +101,9 @@ type PortInfo struct {
 	Up       bool
 	MACs     int
 	Counters Counters
+	Out, In  Faults
 }
 
 func (p *Port) info() PortInfo {
-	return PortInfo{ID: p.ID, Kind: p.Kind, Peer: p.Peer, Up: !p.down, MACs: p.macs, Counters: p.c}
+	return PortInfo{ID: p.ID, Kind: p.Kind, Peer: p.Peer, Up: !p.down, MACs: p.macs, Counters: p.c, Out: p.faults[Out], In: p.faults[In]}
 }

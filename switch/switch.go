@@ -110,6 +110,7 @@ type Switch struct {
 
 	servers []server
 	running bool
+	dtx     *txContext // output batch of the delay lines
 }
 
 // server is an attached transport endpoint with its own goroutines.
@@ -255,6 +256,11 @@ func (sw *Switch) removePort(p *Port, announce bool) bool {
 		return false
 	}
 	p.removed = true
+	for _, dl := range p.delay {
+		if dl != nil {
+			dl.close()
+		}
+	}
 	delete(sw.ports, p.ID)
 	for i, q := range sw.list {
 		if q == p {
@@ -271,11 +277,18 @@ func (sw *Switch) removePort(p *Port, announce bool) bool {
 		p.macs = 0
 	}
 	sw.mu.Unlock()
+	if c, ok := p.tr.(portCloser); ok {
+		c.closePort(p)
+	}
 	if announce {
 		sw.event(Event{Kind: PortRemoved, Port: p.ID, Kind2: p.Kind})
 	}
 	return true
 }
+
+// portCloser is a transport that holds a descriptor per port, closed when
+// the port is removed (its id, the descriptor number, is then free).
+type portCloser interface{ closePort(p *Port) }
 
 // txContext is one ingress goroutine's pending output: datagrams for
 // daemon ports, sent with one sendmmsg per ingress batch.
@@ -302,6 +315,24 @@ func (sw *Switch) ingress(tx *txContext, in *Port, frame []byte, now int64) {
 	}
 	in.c.RxFrames++
 	in.c.RxBytes += uint64(len(frame))
+	if f := &in.faults[In]; !f.zero() {
+		if f.lose() {
+			in.c.Drops[DropLoss]++
+			return
+		}
+		if f.Delay > 0 || f.Jitter > 0 {
+			if in.delay[In] == nil || !in.delay[In].add(f.due(time.Now()), frame) {
+				in.c.Drops[DropDelayFull]++
+			}
+			return
+		}
+	}
+	sw.forward(tx, in, frame, now)
+}
+
+// forward captures, learns and delivers one frame from port in. Caller
+// holds sw.mu.
+func (sw *Switch) forward(tx *txContext, in *Port, frame []byte, now int64) {
 	if sw.capture != nil {
 		if err := sw.capture.WriteFrame(sw.start.Add(time.Duration(now)), frame); err != nil {
 			sw.captureErr = err
@@ -335,6 +366,18 @@ func (sw *Switch) deliver(tx *txContext, p *Port, frame []byte) {
 	if p.down {
 		p.c.Drops[DropDown]++
 		return
+	}
+	if f := &p.faults[Out]; !f.zero() {
+		if f.lose() {
+			p.c.Drops[DropLoss]++
+			return
+		}
+		if f.Delay > 0 || f.Jitter > 0 {
+			if p.delay[Out] == nil || !p.delay[Out].add(f.due(time.Now()), frame) {
+				p.c.Drops[DropDelayFull]++
+			}
+			return
+		}
 	}
 	p.c.TxFrames++
 	p.c.TxBytes += uint64(len(frame))

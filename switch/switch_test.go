@@ -46,6 +46,13 @@ func start(t *testing.T, cfg vswitch.Config) (*vswitch.Switch, string, *events) 
 	if err := sw.ListenDaemon(vswitch.DaemonConfig{Control: ctl, Group: -1}); err != nil {
 		t.Fatal(err)
 	}
+	runSwitch(t, sw)
+	return sw, ctl, ev
+}
+
+// runSwitch runs sw until the test ends.
+func runSwitch(t *testing.T, sw *vswitch.Switch) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- sw.Run(ctx) }()
@@ -60,8 +67,9 @@ func start(t *testing.T, cfg vswitch.Config) (*vswitch.Switch, string, *events) 
 			t.Errorf("switch did not stop within 5 s")
 		}
 	})
-	return sw, ctl, ev
 }
+
+func mmsgBatch() *mmsg.RecvBatch { return mmsg.NewRecvBatch(64, 2048) }
 
 func dial(t *testing.T, ctl string, n int) []*swload.Client {
 	t.Helper()

@@ -5,9 +5,12 @@
 //
 //	uml_switch [-unix CTL] [-hub] [-tap DEV] [-daemon] [-q] [-pcap FILE|-]
 //	           [-mode OCTAL] [-group GROUP] [-mac-age SECONDS] [-mac-table N]
+//	           [-bess PATH] [-stream PATH] [-mgmt PATH]
 //	uml_switch -compat-v0 [-unix CTL DATA] ...
 //
-// Guests attach with eth0=daemon,,unix,CTL. See uml_switch(1).
+// UML guests attach with eth0=daemon,,unix,CTL or vec0:transport=bess,dst=PATH,
+// QEMU guests with -netdev stream,server=off,addr.type=unix,addr.path=PATH.
+// See uml_switch(1).
 package main
 
 import (

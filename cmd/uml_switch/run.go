@@ -46,6 +46,9 @@ type options struct {
 	group    int
 	macAge   time.Duration
 	macTable int
+	bess     string
+	stream   string
+	mgmt     string
 	banners  []string // lines the C switch prints while parsing
 }
 
@@ -53,7 +56,8 @@ func usage(prog string) string {
 	return fmt.Sprintf("Usage : %s [ -unix control-socket ] [ -hub ] [ -tap tap-device ]\n"+
 		"or : %s -compat-v0 [ -unix control-socket data-socket ] [ -hub ] [ -tap tap-device ]\n"+
 		"Extensions: [ -daemon ] [ -q ] [ -pcap file|- ] [ -mode octal ] [ -group group ]\n"+
-		"            [ -mac-age seconds ] [ -mac-table entries ]\n", prog, prog)
+		"            [ -mac-age seconds ] [ -mac-table entries ]\n"+
+		"            [ -bess path ] [ -stream path ] [ -mgmt path ]\n", prog, prog)
 }
 
 // usageError is a command line the C switch would answer with its usage.
@@ -108,7 +112,7 @@ func parseArgs(args []string) (*options, error) {
 			o.daemon = true
 		case "-q":
 			o.quiet = true
-		case "-pcap", "-mode", "-group", "-mac-age", "-mac-table":
+		case "-pcap", "-mode", "-group", "-mac-age", "-mac-table", "-bess", "-stream", "-mgmt":
 			if err := need(i, 1, a); err != nil {
 				return o, err
 			}
@@ -127,8 +131,10 @@ func parseArgs(args []string) (*options, error) {
 	if o.compatV0 && o.data == "" {
 		o.data = defaultData
 	}
-	if len(o.control) >= 108 {
-		return o, fmt.Errorf("control socket %s: path longer than 107 bytes", o.control)
+	for _, p := range []struct{ what, path string }{{"control", o.control}, {"bess", o.bess}, {"stream", o.stream}, {"management", o.mgmt}} {
+		if len(p.path) >= 108 {
+			return o, fmt.Errorf("%s socket %s: path longer than 107 bytes", p.what, p.path)
+		}
 	}
 	return o, nil
 }
@@ -137,6 +143,12 @@ func (o *options) setValue(name, v string) error {
 	switch name {
 	case "-pcap":
 		o.pcap = v
+	case "-bess":
+		o.bess = v
+	case "-stream":
+		o.stream = v
+	case "-mgmt":
+		o.mgmt = v
 	case "-mode":
 		m, err := strconv.ParseUint(v, 8, 32)
 		if err != nil || m > 0o7777 {
@@ -282,6 +294,25 @@ func runCtx(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	if err := sw.ListenDaemon(vswitch.DaemonConfig{Control: o.control, Data: o.data, Mode: o.mode, Group: o.group}); err != nil {
 		return fail(err)
 	}
+	var extra []string
+	if o.bess != "" {
+		if err := sw.ListenBess(o.bess, o.mode, o.group); err != nil {
+			return fail(err)
+		}
+		extra = append(extra, fmt.Sprintf("%s attached to bess socket '%s'", o.prog, o.bess))
+	}
+	if o.stream != "" {
+		if err := sw.ListenStream(o.stream, o.mode, o.group); err != nil {
+			return fail(err)
+		}
+		extra = append(extra, fmt.Sprintf("%s attached to stream socket '%s'", o.prog, o.stream))
+	}
+	if o.mgmt != "" {
+		if err := sw.ListenManagement(o.mgmt, o.mode, o.group); err != nil {
+			return fail(err)
+		}
+		extra = append(extra, fmt.Sprintf("%s management socket '%s'", o.prog, o.mgmt))
+	}
 	if o.pcap != "" {
 		var w io.Writer = stdout
 		if o.pcap != "-" {
@@ -306,6 +337,9 @@ func runCtx(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 		line += fmt.Sprintf(" tap device '%s'", o.tap)
 	}
 	status.printf("%s", line)
+	for _, l := range extra {
+		status.printf("%s", l)
+	}
 	if tap != nil {
 		if _, err := sw.AddPacketPort("tap", "tap:"+o.tap, tap); err != nil {
 			return fail(err)
