@@ -82,8 +82,8 @@ type Port struct {
 	Peer string
 
 	tr       transport
-	key      string // daemon ports: the data socket address, as compared
-	sendAddr []byte // daemon ports: the raw sockaddr_un replies go to
+	key      string    // daemon ports: the data socket address, as compared
+	sendAddr []byte    // daemon ports: the raw sockaddr_un replies go to
 	conn     io.Closer // daemon ports: the control connection
 	removed  bool
 	down     bool
