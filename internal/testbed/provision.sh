@@ -3,12 +3,14 @@
 #   - Debian 12 packages: UML 6.1 kernel, the C uml-utilities (reference peers),
 #     QEMU and tools the guests and tests use;
 #   - a modern UML 7.x kernel from Debian unstable, unpacked privately with its
-#     own libc (never installed into the system).
+#     own libc (never installed into the system);
+#   - Debian 12's cloud kernel for QEMU guests: its vmlinuz and the virtio
+#     network modules, unpacked into the cache (never installed).
 # Idempotent: a second run with everything present does almost nothing.
 # Prints the directory holding the private kernel on its last line.
 set -euo pipefail
 
-cache=${UMLUTILS_TESTBED:-${XDG_CACHE_HOME:-$HOME/.cache}/umlutils/testbed}
+cache=${UMLUTILS_TESTBED:-${XDG_CACHE_HOME:-${HOME:-/root}/.cache}/umlutils/testbed}
 mkdir -p "$cache"
 
 pkgs=(user-mode-linux uml-utilities iputils-ping tcpdump e2fsprogs busybox-static
@@ -69,5 +71,73 @@ SRC
 	# Patch for the final location: the directory is renamed into place below.
 	patchelf --set-interpreter "$sid/lib/ld-linux-x86-64.so.2" --set-rpath "$sid/lib" "$sid.new/linux"
 	rm -rf "$sid"; mv "$sid.new" "$sid"
+fi
+
+# The QEMU guests' kernel: Debian 12's cloud kernel, whose virtio drivers are
+# modules. qemu/ holds vmlinuz, modules/NAME.ko (uncompressed: busybox insmod
+# may lack xz) and modules/order (load order, dependencies first).
+qemu="$cache/qemu"
+if [ ! -s "$qemu/vmlinuz" ] || [ ! -s "$qemu/modules/order" ]; then
+	meta=linux-image-cloud-amd64
+	pkg=$(apt-cache depends "$meta" 2>/dev/null |
+		sed -n 's/^ *Depends: \(linux-image-[0-9][^ ]*-cloud-amd64\)$/\1/p' | head -1)
+	if [ -z "$pkg" ]; then
+		echo "provision: $meta changed shape: no Depends on a versioned linux-image-*-cloud-amd64 (apt-cache depends $meta)" >&2
+		apt-cache depends "$meta" >&2 || true
+		exit 1
+	fi
+	echo "provision: fetching $pkg for QEMU guests" >&2
+	qwork=$(mktemp -d "$cache/qemu.XXXXXX")
+	trap 'rm -rf "$qwork"' EXIT
+	mkdir -p "$qwork/root" "$qwork/new/modules"
+	# The cache may sit where apt's _apt user cannot write: download as root.
+	(cd "$qwork" && apt-get -o APT::Sandbox::User=root download "$pkg" >&2)
+	deb=$(ls "$qwork"/*.deb 2>/dev/null | head -1 || true)
+	[ -n "$deb" ] || { echo "provision: apt-get download $pkg left no .deb" >&2; exit 1; }
+	dpkg-deb -x "$deb" "$qwork/root"
+	vmlinuz=$(ls "$qwork"/root/boot/vmlinuz-* 2>/dev/null | head -1 || true)
+	moddir=$(ls -d "$qwork"/root/lib/modules/*/ "$qwork"/root/usr/lib/modules/*/ 2>/dev/null | head -1 || true)
+	if [ -z "$vmlinuz" ] || [ -z "$moddir" ]; then
+		echo "provision: $pkg changed shape: want boot/vmlinuz-* and lib/modules/VERSION/, found:" >&2
+		(cd "$qwork/root" && find . -maxdepth 3) | head -30 >&2
+		exit 1
+	fi
+	# modinfo_depends FILE: the module's depends= (its .modinfo strings);
+	# works on plain .ko files without kmod installed.
+	modinfo_depends() { tr '\0' '\n' < "$1" | sed -n 's/^depends=//p' | head -1; }
+	declare -A seen=()
+	order=()
+	# add NAME: load NAME after what it depends on (depth first); a module
+	# built into the kernel needs nothing.
+	add() {
+		local name=$1 f plain d
+		[ -z "${seen[$name]:-}" ] || return 0
+		seen[$name]=1
+		if grep -Eq "/${name}\.ko\$" "$moddir/modules.builtin" 2>/dev/null; then return 0; fi
+		f=$(find "$moddir/kernel" \( -name "$name.ko" -o -name "$name.ko.xz" -o -name "$name.ko.zst" -o -name "$name.ko.gz" \) | head -1)
+		if [ -z "$f" ]; then
+			# Module files may spell - as _ .
+			f=$(find "$moddir/kernel" \( -name "${name//_/-}.ko" -o -name "${name//_/-}.ko.*" \) | head -1)
+		fi
+		[ -n "$f" ] || { echo "provision: $pkg changed shape: no module $name in $moddir" >&2; exit 1; }
+		plain="$qwork/new/modules/$name.ko"
+		case "$f" in
+		*.ko) cp "$f" "$plain" ;;
+		*.xz) xz -dc "$f" > "$plain" ;;
+		*.zst) zstd -qdc "$f" > "$plain" ;;
+		*.gz) gzip -dc "$f" > "$plain" ;;
+		esac
+		for d in $(modinfo_depends "$plain" | tr ',' ' '); do add "${d//-/_}"; done
+		order+=("$name")
+	}
+	for m in virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci \
+		failover net_failover virtio_net; do
+		add "$m"
+	done
+	cp "$vmlinuz" "$qwork/new/vmlinuz"
+	printf '%s\n' "${order[@]}" > "$qwork/new/modules/order"
+	echo "$pkg $(dpkg-deb -f "$deb" Version)" > "$qwork/new/VERSION"
+	rm -rf "$qemu"; mv "$qwork/new" "$qemu"
+	rm -rf "$qwork"; trap - EXIT
 fi
 echo "$cache"

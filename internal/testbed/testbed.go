@@ -1,5 +1,6 @@
-// Package testbed boots real User-Mode Linux kernels for the project's
-// end-to-end tests, and finds the C originals they are compared with.
+// Package testbed boots real User-Mode Linux kernels (Boot) and QEMU
+// machines (BootQEMU) for the project's end-to-end tests, and finds the C
+// originals they are compared with.
 //
 // It is test-only code: nothing installed imports it. The machine is prepared
 // by provision.sh (run by `make e2e`); Get only checks that everything is
@@ -227,7 +228,8 @@ type GuestConfig struct {
 	Timeout time.Duration
 }
 
-// Guest is a running UML guest.
+// Guest is a running guest: a UML kernel (Boot) or a QEMU machine
+// (BootQEMU).
 type Guest struct {
 	UMID string
 	Dir  string // a temporary directory of the test's, for the guest's files
@@ -241,6 +243,13 @@ type Guest struct {
 	exitErr error
 	timer   *time.Timer
 	stopped bool
+	uml     bool // a UML kernel: ~/.uml/UMID is its to clean up
+}
+
+func newGuest(t testing.TB, name string) *Guest {
+	g := &Guest{UMID: name, Dir: t.TempDir(), t: t}
+	g.cond = sync.NewCond(&g.mu)
+	return g
 }
 
 // UniqueName returns a short random name with the given prefix, for umids,
@@ -264,8 +273,8 @@ func (b *Bed) Boot(t testing.TB, cfg GuestConfig) *Guest {
 	if cfg.Timeout == 0 {
 		cfg.Timeout = 60 * time.Second
 	}
-	g := &Guest{UMID: cfg.UMID, Dir: t.TempDir(), t: t}
-	g.cond = sync.NewCond(&g.mu)
+	g := newGuest(t, cfg.UMID)
+	g.uml = true
 
 	script := filepath.Join(g.Dir, "init.sh")
 	if err := os.WriteFile(script, []byte(initScript(cfg.UMID, cfg.Script)), 0o755); err != nil {
@@ -293,12 +302,24 @@ func (b *Bed) Boot(t testing.TB, cfg GuestConfig) *Guest {
 	if cfg.Kernel == Legacy {
 		cmd.Env = append(cmd.Env, "LD_PRELOAD="+b.Preload)
 	}
+	g.start(t, cmd, cfg.Timeout, fmt.Sprintf("booting %s guest %s", cfg.Kernel, cfg.UMID))
+	return g
+}
+
+// start runs cmd (a guest's kernel or emulator, possibly under a prefix) in
+// its own process group with its output as the console, and arranges for the
+// group to be killed after timeout or when the test ends, whichever is first.
+func (g *Guest) start(t testing.TB, cmd *exec.Cmd, timeout time.Duration, what string) {
+	t.Helper()
 	cmd.Stdin = nil // /dev/null
 	cmd.Stdout = (*consoleWriter)(g)
 	cmd.Stderr = (*consoleWriter)(g)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Helpers the kernel runs (telnetd, port-helper) start sessions of their
+	// own and keep the console pipe open: Wait must not block on them.
+	cmd.WaitDelay = 5 * time.Second
 	if err := cmd.Start(); err != nil {
-		t.Fatalf("booting %s guest %s: %v", cfg.Kernel, cfg.UMID, err)
+		t.Fatalf("%s: %v", what, err)
 	}
 	g.cmd = cmd
 	go func() {
@@ -308,9 +329,9 @@ func (b *Bed) Boot(t testing.TB, cfg GuestConfig) *Guest {
 		g.cond.Broadcast()
 		g.mu.Unlock()
 	}()
-	g.timer = time.AfterFunc(cfg.Timeout, func() {
+	g.timer = time.AfterFunc(timeout, func() {
 		g.mu.Lock()
-		fmt.Fprintf(&g.console, "\n[testbed: guest %s killed after %v]\n", g.UMID, cfg.Timeout)
+		fmt.Fprintf(&g.console, "\n[testbed: guest %s killed after %v]\n", g.UMID, timeout)
 		g.mu.Unlock()
 		g.Kill()
 	})
@@ -320,7 +341,6 @@ func (b *Bed) Boot(t testing.TB, cfg GuestConfig) *Guest {
 			t.Logf("console of guest %s:\n%s", g.UMID, tail(g.Console(), 4000))
 		}
 	})
-	return g
 }
 
 type consoleWriter Guest
@@ -431,8 +451,8 @@ func (g *Guest) Wait(timeout time.Duration) error {
 // Pid is the kernel process's pid (also its process group id).
 func (g *Guest) Pid() int { return g.cmd.Process.Pid }
 
-// Kill stops the guest: SIGKILL to its whole process group, then removes
-// ~/.uml/UMID. Safe to call more than once.
+// Kill stops the guest: SIGKILL to its whole process group, then, for a UML
+// guest, removes ~/.uml/UMID. Safe to call more than once.
 func (g *Guest) Kill() {
 	g.mu.Lock()
 	if g.stopped {
@@ -457,8 +477,10 @@ func (g *Guest) Kill() {
 		g.cond.Wait()
 	}
 	g.mu.Unlock()
-	home, _ := os.UserHomeDir()
-	_ = os.RemoveAll(filepath.Join(home, ".uml", g.UMID))
+	if g.uml {
+		home, _ := os.UserHomeDir()
+		_ = os.RemoveAll(filepath.Join(home, ".uml", g.UMID))
+	}
 }
 
 func tail(s string, n int) string {

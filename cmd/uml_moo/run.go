@@ -1,0 +1,206 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/umlutils/umlutils/cow"
+	"golang.org/x/sys/unix"
+)
+
+// usageText is the C uml_moo's, word for word (it prints the program name
+// as invoked), plus a line for --force.
+const usageText = `%[1]s usage:
+	%[1]s [ -b <actual backing file> ] <COW file> <new backing file>
+	%[1]s [ -b <actual backing file> ] -d <COW file>
+Creates a new filesystem image from the COW file and its backing file.
+Specifying -d will cause a destructive, in-place merge of the COW file into
+its current backing file
+Specifying -b overrides the backing_file specified in the COW file.  This is
+needed when dealing with a COW file that was created inside a chroot jail.
+Specifying --force merges even when a running UML uses the files.
+%[1]s supports version 1,2 and 3 COW files.
+`
+
+// The C tool's perror prefixes, so that scripts matching them still do;
+// we add the file name and a precise reason.
+var opPrefix = map[cow.Op]string{
+	cow.OpOpenCOW:      "COW file open",
+	cow.OpReadHeader:   "Reading COW header failed",
+	cow.OpStatBacking:  "Stating backing file",
+	cow.OpOpenBacking:  "Opening backing file",
+	cow.OpCreateOutput: "Output file open",
+	cow.OpReadBitmap:   "Reading COW bitmap",
+	cow.OpReadData:     "Reading data",
+	cow.OpWriteData:    "Writing data",
+	cow.OpSync:         "Syncing data",
+}
+
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	prog := "uml_moo"
+	if len(args) > 0 {
+		prog, args = args[0], args[1:]
+	}
+	usage := func() int {
+		fmt.Fprintf(stderr, usageText, prog)
+		return 1
+	}
+	var opts cow.Options
+	inPlace := false
+	// Options come first, in any order; the first other word ends them
+	// (so `uml_moo COW -d` names a new image "-d", as in the C tool).
+	for len(args) > 0 && strings.HasPrefix(args[0], "-") && args[0] != "-" {
+		switch a := args[0]; a {
+		case "-d":
+			inPlace = true
+		case "-b":
+			if len(args) < 2 {
+				return usage()
+			}
+			opts.Backing = args[1]
+			args = args[1:]
+		case "--force":
+			opts.Force = true
+		case "--":
+			args = args[1:]
+			goto positional
+		default:
+			return usage()
+		}
+		args = args[1:]
+	}
+positional:
+	if (inPlace && len(args) != 1) || (!inPlace && len(args) != 2) {
+		return usage()
+	}
+	cowPath := args[0]
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	bar := newProgress(stderr)
+	opts.Progress = bar.update
+
+	var siblings []string
+	backing := opts.Backing
+	if c, err := cow.Open(cowPath); err == nil {
+		if backing == "" {
+			backing = c.BackingFile
+		}
+		c.Close()
+	}
+	if opts.Force {
+		warnInUse(stderr, prog, "COW file", cowPath)
+		if inPlace && backing != "" {
+			warnInUse(stderr, prog, "backing file", backing)
+		}
+	}
+	if inPlace && backing != "" {
+		dirs := []string{filepath.Dir(cowPath)}
+		if d := filepath.Dir(backing); d != dirs[0] {
+			dirs = append(dirs, d)
+		}
+		siblings, _ = cow.Siblings(dirs, backing, cowPath)
+	}
+
+	var err error
+	if inPlace {
+		err = cow.MergeInPlace(ctx, cowPath, opts)
+	} else {
+		err = cow.Merge(ctx, cowPath, args[1], opts)
+	}
+	bar.finish()
+	if err != nil {
+		if errors.Is(err, context.Canceled) {
+			if inPlace {
+				fmt.Fprintf(stderr, "%s: interrupted: %s is partly merged; run the same command again to finish\n", prog, backing)
+			} else {
+				fmt.Fprintf(stderr, "%s: interrupted: %s was not written\n", prog, args[1])
+			}
+			return 130
+		}
+		fmt.Fprintln(stderr, message(prog, err))
+		return 1
+	}
+	for _, s := range siblings {
+		fmt.Fprintf(stderr, "%s: warning: %s also uses backing file %s; it no longer matches the merged file (its mtime changed) and its guest will refuse it\n", prog, s, backing)
+	}
+	return 0
+}
+
+func warnInUse(stderr io.Writer, prog, role, path string) {
+	if l, err := cow.InUse(path); err == nil && l != nil {
+		fmt.Fprintf(stderr, "%s: WARNING: --force: %s %s is in use (%s); merging anyway\n", prog, role, path, l)
+	}
+}
+
+// message words err like the C uml_moo where it has a message for it.
+func message(prog string, err error) string {
+	var mm *cow.MismatchError
+	var iu *cow.InUseError
+	var ce *cow.Error
+	switch {
+	case errors.As(err, &mm):
+		what := "Size"
+		if mm.Field == "mtime" {
+			what = "mtime"
+		}
+		return fmt.Sprintf("%s mismatch (%d vs %d) of COW header vs backing file %q", what, mm.Header, mm.Actual, mm.Backing)
+	case errors.As(err, &iu):
+		return fmt.Sprintf("%s: %v; not merging (--force overrides)", prog, iu)
+	case errors.As(err, &ce):
+		if p, ok := opPrefix[ce.Op]; ok {
+			return fmt.Sprintf("%s: %s: %s", p, ce.Path, ce.Reason())
+		}
+	}
+	return fmt.Sprintf("%s: %v", prog, err)
+}
+
+// progress draws a bar on stderr when it is a terminal and the merge is
+// large enough to be worth watching.
+type progress struct {
+	w     io.Writer
+	tty   bool
+	last  time.Time
+	shown bool
+}
+
+const progressMin = 256 << 20
+
+func newProgress(w io.Writer) *progress {
+	p := &progress{w: w}
+	if f, ok := w.(*os.File); ok {
+		_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+		p.tty = err == nil
+	}
+	return p
+}
+
+func (p *progress) update(done, total int64) {
+	if !p.tty || total < progressMin {
+		return
+	}
+	now := time.Now()
+	if now.Sub(p.last) < 100*time.Millisecond && done < total {
+		return
+	}
+	p.last = now
+	const width = 40
+	n := int(done * width / total)
+	fmt.Fprintf(p.w, "\r[%s%s] %3d%% %d/%d MiB", strings.Repeat("#", n), strings.Repeat(".", width-n),
+		done*100/total, done>>20, total>>20)
+	p.shown = true
+}
+
+func (p *progress) finish() {
+	if p.shown {
+		fmt.Fprint(p.w, "\r\x1b[K")
+	}
+}

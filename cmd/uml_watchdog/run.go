@@ -1,0 +1,58 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"time"
+
+	"github.com/umlutils/umlutils/mconsole"
+)
+
+const usage = "Usage: uml_watchdog -pid PID | -mconsole NOTIFY_SOCKET\n"
+
+// Knobs for tests; the kernel never sets them.
+var (
+	timeout      = mconsole.WatchdogTimeout
+	killInterval = time.Second
+)
+
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) != 2 {
+		fmt.Fprint(stderr, usage)
+		return 1
+	}
+	var expire func() error
+	switch args[0] {
+	case "-pid":
+		pid, err := strconv.Atoi(args[1])
+		if err != nil || pid <= 1 {
+			fmt.Fprintf(stderr, "uml_watchdog: bad pid %q\n%s", args[1], usage)
+			return 1
+		}
+		expire = func() error { return mconsole.KillGuest(pid, killInterval) }
+	case "-mconsole":
+		sock := args[1]
+		expire = func() error {
+			return mconsole.Notify(sock, &mconsole.Notification{Type: mconsole.NotifyHang})
+		}
+	default:
+		fmt.Fprintf(stderr, "uml_watchdog: unknown option %s\n%s", args[0], usage)
+		return 1
+	}
+	w := &mconsole.Watchdog{In: stdin, Out: stdout, Timeout: timeout}
+	err := w.Wait(context.Background())
+	if err == nil {
+		return 0
+	}
+	if !errors.Is(err, mconsole.ErrExpired) {
+		fmt.Fprintf(stderr, "uml_watchdog: %v\n", err)
+		return 1
+	}
+	if err := expire(); err != nil {
+		fmt.Fprintf(stderr, "uml_watchdog: %v\n", err)
+	}
+	return 1
+}
