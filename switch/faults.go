@@ -148,6 +148,27 @@ func (f Faults) due(now time.Time) time.Time {
 	return now.Add(d)
 }
 
+// impaired applies the port's faults for one direction to frame and
+// reports whether they took it: lost (counted), or queued on the delay
+// line to come back later. Caller holds sw.mu.
+func (p *Port) impaired(dir Direction, frame []byte) bool {
+	f := &p.faults[dir]
+	if f.zero() {
+		return false
+	}
+	if f.lose() {
+		p.c.Drops[DropLoss]++
+		return true
+	}
+	if f.Delay > 0 || f.Jitter > 0 {
+		if p.delay[dir] == nil || !p.delay[dir].add(f.due(time.Now()), frame) {
+			p.c.Drops[DropDelayFull]++
+		}
+		return true
+	}
+	return false
+}
+
 // SetFaults sets port id's impairments in one direction (zero Faults
 // clears them).
 func (sw *Switch) SetFaults(id int, dir Direction, f Faults) error {

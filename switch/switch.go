@@ -315,17 +315,8 @@ func (sw *Switch) ingress(tx *txContext, in *Port, frame []byte, now int64) {
 	}
 	in.c.RxFrames++
 	in.c.RxBytes += uint64(len(frame))
-	if f := &in.faults[In]; !f.zero() {
-		if f.lose() {
-			in.c.Drops[DropLoss]++
-			return
-		}
-		if f.Delay > 0 || f.Jitter > 0 {
-			if in.delay[In] == nil || !in.delay[In].add(f.due(time.Now()), frame) {
-				in.c.Drops[DropDelayFull]++
-			}
-			return
-		}
+	if in.impaired(In, frame) {
+		return
 	}
 	sw.forward(tx, in, frame, now)
 }
@@ -367,17 +358,8 @@ func (sw *Switch) deliver(tx *txContext, p *Port, frame []byte) {
 		p.c.Drops[DropDown]++
 		return
 	}
-	if f := &p.faults[Out]; !f.zero() {
-		if f.lose() {
-			p.c.Drops[DropLoss]++
-			return
-		}
-		if f.Delay > 0 || f.Jitter > 0 {
-			if p.delay[Out] == nil || !p.delay[Out].add(f.due(time.Now()), frame) {
-				p.c.Drops[DropDelayFull]++
-			}
-			return
-		}
+	if p.impaired(Out, frame) {
+		return
 	}
 	p.c.TxFrames++
 	p.c.TxBytes += uint64(len(frame))

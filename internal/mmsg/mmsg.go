@@ -212,27 +212,19 @@ func (b *SendBatch) Cap() int { return len(b.hdrs) }
 // Bind binds fd to the raw sockaddr_un addr (family and path, exactly as
 // long as given). x/sys/unix cannot express a 108-byte abstract name, which
 // is what UML's peers expect (a full struct sockaddr_un).
-func Bind(fd int, addr []byte) error {
-	if len(addr) < 2 || len(addr) > SizeofSockaddrUnix {
-		return unix.EINVAL
-	}
-	var raw unix.RawSockaddrUnix
-	copy((*[SizeofSockaddrUnix]byte)(unsafe.Pointer(&raw))[:], addr)
-	_, _, e := unix.Syscall(unix.SYS_BIND, uintptr(fd), uintptr(unsafe.Pointer(&raw)), uintptr(len(addr)))
-	if e != 0 {
-		return e
-	}
-	return nil
-}
+func Bind(fd int, addr []byte) error { return sockaddrCall(unix.SYS_BIND, fd, addr) }
 
 // Connect connects fd to the raw sockaddr_un addr.
-func Connect(fd int, addr []byte) error {
+func Connect(fd int, addr []byte) error { return sockaddrCall(unix.SYS_CONNECT, fd, addr) }
+
+// sockaddrCall makes bind(2) or connect(2) with a raw address.
+func sockaddrCall(trap uintptr, fd int, addr []byte) error {
 	if len(addr) < 2 || len(addr) > SizeofSockaddrUnix {
 		return unix.EINVAL
 	}
 	var raw unix.RawSockaddrUnix
 	copy((*[SizeofSockaddrUnix]byte)(unsafe.Pointer(&raw))[:], addr)
-	_, _, e := unix.Syscall(unix.SYS_CONNECT, uintptr(fd), uintptr(unsafe.Pointer(&raw)), uintptr(len(addr)))
+	_, _, e := unix.Syscall(trap, uintptr(fd), uintptr(unsafe.Pointer(&raw)), uintptr(len(addr)))
 	if e != 0 {
 		return e
 	}
