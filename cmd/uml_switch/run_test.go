@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/creack/pty"
 )
 
 type syncBuffer struct {
@@ -160,4 +162,35 @@ func TestModeAndGroup(t *testing.T) {
 		t.Errorf("mode %v, want 0660 (%s)", fi.Mode().Perm(), errOut)
 	}
 	stop()
+}
+
+// As the C switch: when stdin is a terminal, EOF on it (^D) ends the switch.
+func TestTerminalEOFEnds(t *testing.T) {
+	ptmx, tty, err := pty.Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ptmx.Close()
+	defer tty.Close()
+	ctl := filepath.Join(t.TempDir(), "sw.ctl")
+	var out, errOut syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- runCtx(context.Background(), []string{"uml_switch", "-unix", ctl}, tty, &out, &errOut, nil)
+	}()
+	waitForFile(t, ctl)
+	if _, err := ptmx.Write([]byte{4}); err != nil { // ^D: EOF in canonical mode
+		t.Fatal(err)
+	}
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Fatalf("exit %d: %s", code, errOut.String())
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("EOF on the terminal did not end the switch")
+	}
+	if _, err := os.Stat(ctl); !os.IsNotExist(err) {
+		t.Errorf("control socket left behind")
+	}
 }
