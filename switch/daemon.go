@@ -256,7 +256,7 @@ func (d *daemon) serve(ctx context.Context) error {
 			acceptErr = fmt.Errorf("control socket %s: %w", d.cfg.Control, err)
 			break
 		}
-		go d.handleControl(ctx, c)
+		go d.handleControl(c)
 	}
 	if acceptErr != nil {
 		return acceptErr
@@ -267,7 +267,7 @@ func (d *daemon) serve(ctx context.Context) error {
 
 // handleControl reads one request, makes a port and then watches the
 // control stream: the port lives as long as the stream.
-func (d *daemon) handleControl(ctx context.Context, c *net.UnixConn) {
+func (d *daemon) handleControl(c *net.UnixConn) {
 	defer c.Close()
 	var req Request
 	buf := make([]byte, MaxRequestLen+1)
@@ -286,12 +286,9 @@ func (d *daemon) handleControl(ctx context.Context, c *net.UnixConn) {
 	}
 	p := &Port{ID: id, Kind: "daemon", Peer: d.peerName(req.Sock[:]), tr: d, conn: c,
 		key: string(sockKey(req.Sock[:])), sendAddr: append([]byte(nil), req.Sock[:]...)}
-	if req.Version != 0 {
-		if _, err := c.Write(d.dataAddr[:]); err != nil {
-			d.sw.event(Event{Kind: RequestRejected, Port: -1, Err: fmt.Errorf("replying: %w", err)})
-			return
-		}
-	}
+	// Register before replying: the UML may send its first frame as soon
+	// as it has the reply.
+	d.sw.addPort(p)
 	d.sw.mu.Lock()
 	old := d.byAddr[p.key]
 	d.byAddr[p.key] = p
@@ -300,7 +297,13 @@ func (d *daemon) handleControl(ctx context.Context, c *net.UnixConn) {
 		// The same data socket registered again: the newer request wins.
 		d.sw.removePort(old, true)
 	}
-	d.sw.addPort(p)
+	if req.Version != 0 {
+		if _, err := c.Write(d.dataAddr[:]); err != nil {
+			d.sw.event(Event{Kind: RequestRejected, Port: -1, Err: fmt.Errorf("replying: %w", err)})
+			d.forget(p)
+			return
+		}
+	}
 	_ = c.SetReadDeadline(time.Time{})
 	var scratch [512]byte
 	for {
@@ -317,13 +320,18 @@ func (d *daemon) handleControl(ctx context.Context, c *net.UnixConn) {
 			break
 		}
 	}
+	d.forget(p)
+}
+
+// forget removes a daemon port and its address mapping (unless a newer
+// registration of the same data socket took the address over).
+func (d *daemon) forget(p *Port) {
 	d.sw.mu.Lock()
 	if d.byAddr[p.key] == p {
 		delete(d.byAddr, p.key)
 	}
 	d.sw.mu.Unlock()
 	d.sw.removePort(p, true)
-	_ = ctx
 }
 
 func allZero(b []byte) bool {
@@ -373,7 +381,7 @@ func (d *daemon) dataLoop() error {
 	tx := newTxContext(batchSize * 4)
 	sw := d.sw
 	for {
-		n, rerr := batch.Recv(fd, 0, unix.MSG_WAITFORONE)
+		n, rerr := batch.RecvRaw(fd, 0, unix.MSG_WAITFORONE)
 		if d.closing.Load() {
 			return nil
 		}

@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -418,4 +419,21 @@ func (s *syncBuffer) Bytes() []byte {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]byte(nil), s.b.Bytes()...)
+}
+
+// The data loop sleeps in recvmmsg without handing back its P; a garbage
+// collection (which must stop every goroutine) still completes promptly
+// because the runtime's preemption signal interrupts that call.
+func TestGCNotBlockedByDataLoop(t *testing.T) {
+	start(t, vswitch.Config{})
+	time.Sleep(300 * time.Millisecond) // let the loop settle into recvmmsg
+	for i := 0; i < 5; i++ {
+		t0 := time.Now()
+		runtime.GC()
+		d := time.Since(t0)
+		t.Logf("GC %d: %v", i, d)
+		if d > 100*time.Millisecond {
+			t.Fatalf("a GC took %v with the data loop asleep", d)
+		}
+	}
 }

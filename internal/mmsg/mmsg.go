@@ -62,6 +62,20 @@ func (b *RecvBatch) Cap() int { return len(b.hdrs) }
 // recvmmsg call and returns how many it filled. flags is usually
 // MSG_DONTWAIT; EAGAIN is returned as an error.
 func (b *RecvBatch) Recv(fd int, max int, flags int) (int, error) {
+	return b.recv(fd, max, flags, false)
+}
+
+// RecvRaw is Recv without telling the Go scheduler about the system call
+// (RawSyscall): the calling thread keeps its P while it sleeps in the
+// kernel, so waking up costs no P hand-back. Only for a thread dedicated
+// to one socket that has a receive timeout (SO_RCVTIMEO) and retries on
+// EINTR: the runtime's preemption signal interrupts the call, which is how
+// the goroutine still reaches a safe point quickly.
+func (b *RecvBatch) RecvRaw(fd int, max int, flags int) (int, error) {
+	return b.recv(fd, max, flags, true)
+}
+
+func (b *RecvBatch) recv(fd int, max int, flags int, raw bool) (int, error) {
 	if max <= 0 || max > len(b.hdrs) {
 		max = len(b.hdrs)
 	}
@@ -70,7 +84,13 @@ func (b *RecvBatch) Recv(fd int, max int, flags int) (int, error) {
 		b.hdrs[i].Hdr.Flags = 0
 		b.hdrs[i].Len = 0
 	}
-	r, _, e := unix.Syscall6(unix.SYS_RECVMMSG, uintptr(fd), uintptr(unsafe.Pointer(&b.hdrs[0])), uintptr(max), uintptr(flags), 0, 0)
+	var r uintptr
+	var e unix.Errno
+	if raw {
+		r, _, e = unix.RawSyscall6(unix.SYS_RECVMMSG, uintptr(fd), uintptr(unsafe.Pointer(&b.hdrs[0])), uintptr(max), uintptr(flags), 0, 0)
+	} else {
+		r, _, e = unix.Syscall6(unix.SYS_RECVMMSG, uintptr(fd), uintptr(unsafe.Pointer(&b.hdrs[0])), uintptr(max), uintptr(flags), 0, 0)
+	}
 	if e != 0 {
 		b.n = 0
 		return 0, e
