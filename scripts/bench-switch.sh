@@ -49,16 +49,19 @@ median() { sort -g | awk '{v[NR]=$1} END {if (NR==0) print 0; else if (NR%2) pri
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a/b; else print "n/a" }'; }
 
 declare -A vals
+# scenario NAME KEYS SWLOAD-ARGS...: KEYS (comma-separated) are the values
+# kept from each run's output, as vals[NAME.KEY/IMPL].
 scenario() {
-	local name=$1 key=$2; shift 2
+	local name=$1 keys=$2; shift 2
 	for r in $(seq "$ROUNDS"); do
 		for impl in c ours; do
-			local out v
+			local out v key
 			out=$(run "$impl" "$@")
-			v=$(echo "$out" | field "$key")
-			if [ -z "$v" ]; then echo "  $name/$impl round $r: $out" >&2; continue; fi
-			vals[$name/$impl]+="$v "
 			echo "  $name round $r $impl: $out"
+			for key in ${keys//,/ }; do
+				v=$(echo "$out" | field "$key")
+				[ -n "$v" ] && vals[$name.$key/$impl]+="$v "
+			done
 		done
 	done
 }
@@ -66,14 +69,13 @@ scenario() {
 echo "uml_switch benchmark: C $C_SWITCH vs ours, $ROUNDS rounds of $DURATION, $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
 scenario 2ports fps throughput -ports 2 -hosts 1 -size 64
 scenario 64ports fps throughput -ports 64 -hosts 64 -size 64
-scenario latency p99_us latency -size 64
-scenario latency50 p50_us latency -size 64 >/dev/null
+scenario latency p99_us,p50_us latency -size 64
 
 m() { echo "${vals[$1]:-}" | tr ' ' '\n' | grep . | median; }
-c2=$(m 2ports/c); o2=$(m 2ports/ours)
-c64=$(m 64ports/c); o64=$(m 64ports/ours)
-cl=$(m latency/c); ol=$(m latency/ours)
-cl50=$(m latency50/c); ol50=$(m latency50/ours)
+c2=$(m 2ports.fps/c); o2=$(m 2ports.fps/ours)
+c64=$(m 64ports.fps/c); o64=$(m 64ports.fps/ours)
+cl=$(m latency.p99_us/c); ol=$(m latency.p99_us/ours)
+cl50=$(m latency.p50_us/c); ol50=$(m latency.p50_us/ours)
 verdict() { awk -v r="$1" -v t="$2" -v dir="$3" 'BEGIN { ok = (dir == "ge") ? (r >= t) : (r <= t); print ok ? "met" : "MISSED" }'; }
 r2=$(ratio "$o2" "$c2"); r64=$(ratio "$o64" "$c64"); rl=$(ratio "$ol" "$cl"); rl50=$(ratio "$ol50" "$cl50")
 echo
