@@ -249,7 +249,7 @@ func (sw *Switch) portCommand(f []string) error {
 			return cmdErr("usage: port N loss PCT [in]")
 		}
 		pct, err := strconv.ParseFloat(args[0], 64)
-		if err != nil || pct < 0 || pct > 100 {
+		if err != nil || !(pct >= 0 && pct <= 100) { // also refuses NaN
 			return cmdErr("loss %q: not a percentage from 0 to 100", args[0])
 		}
 		cur, err := sw.faultsOf(id, dir)
@@ -265,7 +265,7 @@ func (sw *Switch) portCommand(f []string) error {
 		var v [2]time.Duration
 		for i, a := range args {
 			x, err := strconv.ParseFloat(a, 64)
-			if err != nil || x < 0 || x > 60000 {
+			if err != nil || !(x >= 0 && x <= 60000) { // also refuses NaN
 				return cmdErr("delay %q: not a number of milliseconds from 0 to 60000", a)
 			}
 			v[i] = time.Duration(x * float64(time.Millisecond))

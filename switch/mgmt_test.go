@@ -199,7 +199,7 @@ func TestManagementListingsAndFaults(t *testing.T) {
 
 	// Bad input: ERR, connection still usable.
 	for _, bad := range []string{"frobnicate", "port x down", "port 99999 down", "port 1", fmt.Sprintf("port %d loss 150", idB),
-		fmt.Sprintf("port %d delay -3", idB), "hub maybe", "pcap", "pcap stop", "ports extra", strings.Repeat("x", 1<<20)} {
+		fmt.Sprintf("port %d delay -3", idB), fmt.Sprintf("port %d loss NaN", idB), fmt.Sprintf("port %d delay nan", idB), "hub maybe", "pcap", "pcap stop", "ports extra", strings.Repeat("x", 1<<20)} {
 		if _, end := m.do(bad); !strings.HasPrefix(end, "ERR ") {
 			t.Errorf("%.40q: got %q", bad, end)
 		}
