@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -427,13 +428,17 @@ func (s *syncBuffer) Bytes() []byte {
 func TestGCNotBlockedByDataLoop(t *testing.T) {
 	start(t, vswitch.Config{})
 	time.Sleep(300 * time.Millisecond) // let the loop settle into recvmmsg
-	for i := 0; i < 5; i++ {
+	// Were the loop not interrupted, each collection would wait for the
+	// data socket's 200 ms receive timeout. The median keeps a busy
+	// machine's scheduling spikes out of the verdict.
+	var ds []time.Duration
+	for i := 0; i < 7; i++ {
 		t0 := time.Now()
 		runtime.GC()
-		d := time.Since(t0)
-		t.Logf("GC %d: %v", i, d)
-		if d > 100*time.Millisecond {
-			t.Fatalf("a GC took %v with the data loop asleep", d)
-		}
+		ds = append(ds, time.Since(t0))
+	}
+	sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
+	if ds[3] > 100*time.Millisecond {
+		t.Fatalf("median GC took %v with the data loop asleep (all: %v)", ds[3], ds)
 	}
 }
