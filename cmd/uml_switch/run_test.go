@@ -1,0 +1,196 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/creack/pty"
+)
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// startRun runs the command body in-process until the returned stop is
+// called; stop returns the exit code.
+func startRun(t *testing.T, args ...string) (stdout, stderr *syncBuffer, stop func() int) {
+	t.Helper()
+	stdout, stderr = &syncBuffer{}, &syncBuffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	go func() { done <- runCtx(ctx, append([]string{"uml_switch"}, args...), nil, stdout, stderr, nil) }()
+	var once sync.Once
+	code := -1
+	stop = func() int {
+		once.Do(func() {
+			cancel()
+			select {
+			case code = <-done:
+			case <-time.After(5 * time.Second):
+				t.Errorf("switch did not stop")
+			}
+		})
+		return code
+	}
+	t.Cleanup(func() { stop() })
+	return
+}
+
+func waitForFile(t *testing.T, path string) {
+	t.Helper()
+	for i := 0; i < 500; i++ {
+		if _, err := os.Stat(path); err == nil {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("%s did not appear", path)
+}
+
+// The lines a script reads from the C switch, in the same order.
+func TestStatusLines(t *testing.T) {
+	ctl := filepath.Join(t.TempDir(), "sw.ctl")
+	out, errOut, stop := startRun(t, "-hub", "-unix", ctl)
+	waitForFile(t, ctl)
+	scenario(t, ctl, true)
+	if code := stop(); code != 0 {
+		t.Fatalf("exit %d, stderr %s", code, errOut)
+	}
+	want := `uml_switch will be a hub instead of a switch
+uml_switch attached to unix socket '` + ctl + `'
+New connection
+New connection
+ Addr: 02:5e:00:00:00:01 New port P1
+ Addr: 02:5e:00:01:00:01 New port P2
+ Addr: 02:5e:00:00:00:01 New port P2 old port P1
+New connection
+ Addr: 02:5e:00:00:00:01 New port P1 old port P2
+Disconnect
+Disconnect
+Disconnect`
+	if got := normalize(out.String()); got != want {
+		t.Fatalf("stdout:\n%s\nwant:\n%s", got, want)
+	}
+	for _, w := range []string{"version 2", "bad request type"} {
+		if !strings.Contains(errOut.String(), w) {
+			t.Errorf("stderr lacks %q: %s", w, errOut)
+		}
+	}
+	if _, err := os.Stat(ctl); !os.IsNotExist(err) {
+		t.Errorf("control socket left behind")
+	}
+}
+
+func TestQuietAndPcapToStdout(t *testing.T) {
+	ctl := filepath.Join(t.TempDir(), "sw.ctl")
+	out, errOut, stop := startRun(t, "-q", "-unix", ctl)
+	waitForFile(t, ctl)
+	scenario(t, ctl, true)
+	stop()
+	if out.String() != "" || errOut.String() != "" {
+		t.Fatalf("-q printed: %q %q", out, errOut)
+	}
+	ctl2 := filepath.Join(t.TempDir(), "sw.ctl")
+	out, errOut, stop = startRun(t, "-pcap", "-", "-unix", ctl2)
+	waitForFile(t, ctl2)
+	scenario(t, ctl2, true)
+	stop()
+	if !strings.HasPrefix(out.String(), "\xd4\xc3\xb2\xa1") {
+		t.Fatalf("stdout is no pcap stream: %q", out.String()[:min(len(out.String()), 32)])
+	}
+	if !strings.Contains(errOut.String(), "New connection") {
+		t.Fatalf("status lines not on stderr: %q", errOut)
+	}
+}
+
+func TestBadArguments(t *testing.T) {
+	dir := t.TempDir()
+	for _, args := range [][]string{
+		{"-unix"}, {"-tap"}, {"-bogus"}, {"-compat-v0", "-unix", filepath.Join(dir, "x")},
+		{"-unix", filepath.Join(dir, "y"), "extra"},
+	} {
+		var out, errOut bytes.Buffer
+		code := runCtx(context.Background(), append([]string{"uml_switch"}, args...), nil, &out, &errOut, nil)
+		if code != 1 || !strings.HasPrefix(errOut.String(), "Usage : uml_switch [ -unix control-socket ]") {
+			t.Errorf("%v: exit %d, stderr %q", args, code, errOut.String())
+		}
+	}
+	for _, args := range [][]string{
+		{"-mode", "99", "-unix", filepath.Join(dir, "z")},
+		{"-group", "no-such-group-here", "-unix", filepath.Join(dir, "z")},
+		{"-pcap", filepath.Join(dir, "no", "such", "dir.pcap"), "-unix", filepath.Join(dir, "z")},
+		{"-unix", filepath.Join(dir, "no", "such", "dir.ctl")},
+	} {
+		var out, errOut bytes.Buffer
+		code := runCtx(context.Background(), append([]string{"uml_switch"}, args...), nil, &out, &errOut, nil)
+		if code != 1 || !strings.HasPrefix(errOut.String(), "uml_switch: ") || strings.Contains(out.String(), "attached") {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q", args, code, out.String(), errOut.String())
+		}
+		if _, err := os.Stat(filepath.Join(dir, "z")); err == nil {
+			t.Errorf("%v: left a socket file behind", args)
+		}
+	}
+}
+
+func TestModeAndGroup(t *testing.T) {
+	ctl := filepath.Join(t.TempDir(), "sw.ctl")
+	_, errOut, stop := startRun(t, "-mode", "660", "-group", "0", "-unix", ctl)
+	waitForFile(t, ctl)
+	fi, err := os.Stat(ctl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o660 {
+		t.Errorf("mode %v, want 0660 (%s)", fi.Mode().Perm(), errOut)
+	}
+	stop()
+}
+
+// As the C switch: when stdin is a terminal, EOF on it (^D) ends the switch.
+func TestTerminalEOFEnds(t *testing.T) {
+	ptmx, tty, err := pty.Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ptmx.Close()
+	defer tty.Close()
+	ctl := filepath.Join(t.TempDir(), "sw.ctl")
+	var out, errOut syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- runCtx(context.Background(), []string{"uml_switch", "-unix", ctl}, tty, &out, &errOut, nil)
+	}()
+	waitForFile(t, ctl)
+	if _, err := ptmx.Write([]byte{4}); err != nil { // ^D: EOF in canonical mode
+		t.Fatal(err)
+	}
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Fatalf("exit %d: %s", code, errOut.String())
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("EOF on the terminal did not end the switch")
+	}
+	if _, err := os.Stat(ctl); !os.IsNotExist(err) {
+		t.Errorf("control socket left behind")
+	}
+}

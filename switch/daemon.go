@@ -1,0 +1,427 @@
+package vswitch
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"runtime"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/umlutils/umlutils/internal/mmsg"
+)
+
+type errno = unix.Errno
+
+const (
+	eagain      = unix.EAGAIN
+	msgDontwait = unix.MSG_DONTWAIT
+	// batchSize bounds one recvmmsg/sendmmsg batch. The kernel's default
+	// net.unix.max_dgram_qlen (10) keeps real batches small; a larger
+	// array costs nothing but memory.
+	batchSize = 32
+	// dataSockBuf is SO_SNDBUF/SO_RCVBUF for the data socket: a datagram
+	// stays charged to the sender's buffer until the peer reads it, so a
+	// slow peer must not be able to use up what the others need.
+	dataSockBuf = 4 << 20
+	// requestTimeout bounds how long a fresh control connection may take
+	// to send its request (a UML sends it at once).
+	requestTimeout = 5 * time.Second
+)
+
+// DaemonConfig configures the UML daemon transport.
+type DaemonConfig struct {
+	// Control is the control socket's path (the C switch's default is
+	// /tmp/uml.ctl).
+	Control string
+	// Data is a path for the data socket; empty binds an abstract name,
+	// which leaves no file behind. Protocol 0 clients (-compat-v0) need a
+	// path because they get no reply naming it.
+	Data string
+	// Mode, if non-zero, is chmod'ed onto the control socket file.
+	Mode os.FileMode
+	// Group, if >= 0, becomes the control socket file's group.
+	Group int
+}
+
+// SocketInUseError: another switch answers on the socket path.
+type SocketInUseError struct{ Path string }
+
+func (e *SocketInUseError) Error() string {
+	return fmt.Sprintf("%s: socket is in use by another server", e.Path)
+}
+
+// daemon is the daemon transport: a control listener and the shared data
+// socket.
+type daemon struct {
+	sw       *Switch
+	cfg      DaemonConfig
+	ctl      *net.UnixListener
+	dataFD   int
+	closing  atomic.Bool
+	started  atomic.Bool
+	loopDone chan struct{}
+	dataAddr [SizeofSockaddrUnix]byte // raw, as sent in replies
+	byAddr   map[string]*Port         // under sw.mu
+	conns    chan struct{}
+}
+
+// ListenDaemon creates the control socket (replacing a stale one nobody
+// listens on; one in use is a *SocketInUseError) and the data socket.
+func (sw *Switch) ListenDaemon(cfg DaemonConfig) error {
+	d := &daemon{sw: sw, cfg: cfg, byAddr: map[string]*Port{}, dataFD: -1, loopDone: make(chan struct{})}
+	if err := d.listen(); err != nil {
+		d.close()
+		return err
+	}
+	sw.mu.Lock()
+	sw.servers = append(sw.servers, d)
+	sw.mu.Unlock()
+	return nil
+}
+
+// clearStale removes a socket file nobody listens on. A file that is no
+// socket is left alone (the C switch would delete it).
+func clearStale(path string) error {
+	fi, err := os.Lstat(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if fi.Mode()&os.ModeSocket == 0 {
+		return fmt.Errorf("%s: exists and is not a socket", path)
+	}
+	for _, network := range []string{"unix", "unixgram", "unixpacket"} {
+		c, err := net.DialTimeout(network, path, time.Second)
+		if err == nil {
+			c.Close()
+			return &SocketInUseError{Path: path}
+		}
+		if !errors.Is(err, syscall.ECONNREFUSED) && !errors.Is(err, syscall.EPROTOTYPE) {
+			return fmt.Errorf("%s: checking for a live server: %w", path, err)
+		}
+	}
+	if err := os.Remove(path); err != nil {
+		return fmt.Errorf("%s: removing stale socket: %w", path, err)
+	}
+	return nil
+}
+
+// ListenUnix listens on a Unix socket of the given kind ("unix",
+// "unixpacket") at path, after clearing a stale socket file, and applies
+// mode and group (group < 0: unchanged) to the file.
+func ListenUnix(network, path string, mode os.FileMode, group int) (*net.UnixListener, error) {
+	if err := clearStale(path); err != nil {
+		return nil, err
+	}
+	l, err := net.ListenUnix(network, &net.UnixAddr{Name: path, Net: network})
+	if err != nil {
+		return nil, err
+	}
+	if mode != 0 {
+		if err := os.Chmod(path, mode); err != nil {
+			l.Close()
+			return nil, err
+		}
+	}
+	if group >= 0 {
+		if err := os.Lchown(path, -1, group); err != nil {
+			l.Close()
+			return nil, err
+		}
+	}
+	return l, nil
+}
+
+func (d *daemon) listen() error {
+	l, err := ListenUnix("unix", d.cfg.Control, d.cfg.Mode, d.cfg.Group)
+	if err != nil {
+		return fmt.Errorf("control socket: %w", err)
+	}
+	d.ctl = l
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("data socket: %w", err)
+	}
+	d.dataFD = fd
+	binary.LittleEndian.PutUint16(d.dataAddr[:], unix.AF_UNIX)
+	if d.cfg.Data != "" {
+		if len(d.cfg.Data) >= 108 {
+			return fmt.Errorf("data socket %s: path longer than 107 bytes", d.cfg.Data)
+		}
+		if err := clearStale(d.cfg.Data); err != nil {
+			return fmt.Errorf("data socket: %w", err)
+		}
+		copy(d.dataAddr[2:], d.cfg.Data)
+	} else {
+		// An abstract name of the full 108 bytes: UMLs send to the
+		// whole sockaddr_un they got in the reply. Random bytes after
+		// the NUL play the part of the C switch's pid/time.
+		var r [12]byte
+		_, _ = rand.Read(r[:])
+		copy(d.dataAddr[3:], "uml_switch.")
+		copy(d.dataAddr[14:], r[:])
+	}
+	if err := mmsg.Bind(fd, d.dataAddr[:]); err != nil {
+		return fmt.Errorf("data socket %s: %w", d.peerName(d.dataAddr[:]), err)
+	}
+	if os.Geteuid() == 0 {
+		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, dataSockBuf)
+		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, dataSockBuf)
+	} else {
+		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, dataSockBuf)
+		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, dataSockBuf)
+	}
+	// Wake the blocking receiver now and then so it sees shutdown.
+	_ = unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &unix.Timeval{Usec: 200000})
+	return nil
+}
+
+func (d *daemon) peerName(raw []byte) string {
+	if len(raw) <= 2 {
+		return "(unnamed)"
+	}
+	p := raw[2:]
+	if p[0] != 0 {
+		return string(sockKey(raw)[2:])
+	}
+	// Abstract: show it like ss(8), with non-printing bytes escaped.
+	var b strings.Builder
+	b.WriteByte('@')
+	end := len(p)
+	for end > 1 && p[end-1] == 0 {
+		end--
+	}
+	for _, c := range p[1:end] {
+		if c >= 0x21 && c < 0x7f {
+			b.WriteByte(c)
+		} else {
+			fmt.Fprintf(&b, "\\x%02x", c)
+		}
+	}
+	return b.String()
+}
+
+func (d *daemon) close() error {
+	var err error
+	if d.ctl != nil {
+		err = d.ctl.Close() // removes the socket file (net unlinks on close)
+		d.ctl = nil
+	}
+	d.closing.Store(true)
+	if d.dataFD >= 0 {
+		// Close only once the receiving thread is out of recvmmsg, so the
+		// descriptor number cannot be reused under it.
+		_ = unix.Shutdown(d.dataFD, unix.SHUT_RDWR)
+		if d.started.Load() {
+			<-d.loopDone
+		}
+		_ = unix.Close(d.dataFD)
+	}
+	d.dataFD = -1
+	if d.cfg.Data != "" {
+		_ = os.Remove(d.cfg.Data)
+	}
+	return err
+}
+
+func (d *daemon) serve(ctx context.Context) error {
+	errc := make(chan error, 1)
+	d.started.Store(true)
+	go func() { errc <- d.dataLoop(); close(d.loopDone) }()
+	var acceptErr error
+	for {
+		c, err := d.ctl.AcceptUnix()
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				break
+			}
+			// EMFILE and friends: back off, keep the listener.
+			var ne net.Error
+			if errors.As(err, &ne) || errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) {
+				time.Sleep(50 * time.Millisecond)
+				continue
+			}
+			acceptErr = fmt.Errorf("control socket %s: %w", d.cfg.Control, err)
+			break
+		}
+		go d.handleControl(c)
+	}
+	if acceptErr != nil {
+		return acceptErr
+	}
+	<-errc
+	return nil
+}
+
+// handleControl reads one request, makes a port and then watches the
+// control stream: the port lives as long as the stream.
+func (d *daemon) handleControl(c *net.UnixConn) {
+	defer c.Close()
+	var req Request
+	buf := make([]byte, MaxRequestLen+1)
+	n, err := readRequest(c, buf)
+	if err == nil {
+		err = req.UnmarshalBinary(buf[:n])
+	}
+	if err != nil {
+		d.sw.event(Event{Kind: RequestRejected, Port: -1, Err: err})
+		return
+	}
+	slack := MaxRequestLen - n
+	var id int
+	if rc, err := c.SyscallConn(); err == nil {
+		_ = rc.Control(func(fd uintptr) { id = int(fd) })
+	}
+	p := &Port{ID: id, Kind: "daemon", Peer: d.peerName(req.Sock[:]), tr: d, conn: c,
+		key: string(sockKey(req.Sock[:])), sendAddr: append([]byte(nil), req.Sock[:]...)}
+	// Register before replying: the UML may send its first frame as soon
+	// as it has the reply.
+	d.sw.addPort(p)
+	d.sw.mu.Lock()
+	old := d.byAddr[p.key]
+	d.byAddr[p.key] = p
+	d.sw.mu.Unlock()
+	if old != nil {
+		// The same data socket registered again: the newer request wins.
+		d.sw.removePort(old, true)
+	}
+	if req.Version != 0 {
+		if _, err := c.Write(d.dataAddr[:]); err != nil {
+			d.sw.event(Event{Kind: RequestRejected, Port: -1, Err: fmt.Errorf("replying: %w", err)})
+			d.forget(p)
+			return
+		}
+	}
+	_ = c.SetReadDeadline(time.Time{})
+	var scratch [512]byte
+	for {
+		n, err := c.Read(scratch[:])
+		if n > 0 {
+			// The tail padding of a request may straggle in; anything
+			// more is a protocol error that costs this port only.
+			if n > slack || !allZero(scratch[:n]) {
+				break
+			}
+			slack -= n
+		}
+		if err != nil {
+			break
+		}
+	}
+	d.forget(p)
+}
+
+// forget removes a daemon port and its address mapping (unless a newer
+// registration of the same data socket took the address over).
+func (d *daemon) forget(p *Port) {
+	d.sw.mu.Lock()
+	if d.byAddr[p.key] == p {
+		delete(d.byAddr, p.key)
+	}
+	d.sw.mu.Unlock()
+	d.sw.removePort(p, true)
+}
+
+func allZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// readRequest reads until the request in buf is complete (by Need), an
+// error is certain, or requestTimeout passes.
+func readRequest(c *net.UnixConn, buf []byte) (int, error) {
+	_ = c.SetReadDeadline(time.Now().Add(requestTimeout))
+	n := 0
+	for {
+		m, err := c.Read(buf[n:])
+		n += m
+		if n > MaxRequestLen {
+			return n, ErrOversizeRequest
+		}
+		need := Need(buf[:n])
+		if need == 0 || (n >= need && n >= 8) {
+			// Give padding that is already on its way a moment.
+			return n, nil
+		}
+		if err != nil {
+			if errors.Is(err, io.EOF) || errors.Is(err, os.ErrDeadlineExceeded) {
+				return n, ErrShortRequest
+			}
+			return n, err
+		}
+	}
+}
+
+// dataLoop receives datagrams in batches and forwards them. It blocks in
+// recvmmsg on a dedicated thread rather than going through Go's poller:
+// the socket wakes this thread directly, as poll(2) wakes the C switch,
+// which measurably cuts round-trip latency. SO_RCVTIMEO lets it notice
+// shutdown.
+func (d *daemon) dataLoop() error {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	fd := d.dataFD
+	batch := mmsg.NewRecvBatch(batchSize, MaxFrame+1)
+	tx := newTxContext(batchSize * 4)
+	sw := d.sw
+	for {
+		n, rerr := batch.RecvRaw(fd, 0, unix.MSG_WAITFORONE)
+		if d.closing.Load() {
+			return nil
+		}
+		if rerr != nil {
+			if rerr == unix.EAGAIN || rerr == unix.EINTR || rerr == unix.ENOMEM || rerr == unix.ENOBUFS {
+				continue
+			}
+			return fmt.Errorf("data socket: %w", rerr)
+		}
+		sw.mu.Lock()
+		now := sw.now()
+		for i := 0; i < n; i++ {
+			p := d.byAddr[string(sockKey(batch.Name(i)))]
+			if p == nil {
+				sw.unregistered++
+				continue
+			}
+			if batch.Truncated(i) {
+				p.c.Drops[DropOversize]++
+				continue
+			}
+			sw.ingress(tx, p, batch.Frame(i), now)
+		}
+		sw.endBatch(tx)
+		sw.mu.Unlock()
+	}
+}
+
+// closePort ends the port's control connection, which its handler is
+// reading: that is how Run's shutdown reaches every handler.
+func (d *daemon) closePort(p *Port) { _ = p.conn.Close() }
+
+// send queues frame for the port's UML, to exactly the address it
+// registered.
+func (d *daemon) send(tx *txContext, p *Port, frame []byte) {
+	if tx.dgram.Full() || (tx.dgram.Len() > 0 && tx.dgramFD != d.dataFD) {
+		d.sw.flush(tx)
+	}
+	tx.dgramFD = d.dataFD
+	i := tx.dgram.Add(p.sendAddr, frame)
+	tx.dports[i] = p
+	tx.bytes[i] = len(frame)
+}

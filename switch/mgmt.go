@@ -1,0 +1,440 @@
+package vswitch
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// The management protocol (uml_switch -mgmt PATH): a Unix stream socket,
+// one command per line; every reply is zero or more lines and then a line
+// "OK" or "ERR reason". Listings come as one JSON line when the command is
+// followed by the word "json". Commands:
+//
+//	ports [json]                      id, transport, peer, up/down, counters
+//	macs [json]                       learned addresses: MAC, port id, age
+//	stats [json]                      switch-wide counters
+//	port N up|down                    link failure: nothing in or out
+//	port N loss PCT [in]              drop PCT% of frames to (from) port N
+//	port N delay MS [JITTER_MS] [in]  delay frames to (from) port N
+//	port N clear                      remove faults, bring the port up
+//	hub on|off
+//	pcap start FILE | pcap stop       FILE relative to the switch's directory
+//	help
+const maxCommandLine = 4096
+
+// CommandError is a command the switch refused; its text follows "ERR ".
+type CommandError struct{ Reason string }
+
+func (e *CommandError) Error() string { return e.Reason }
+
+func cmdErr(format string, a ...any) error { return &CommandError{Reason: fmt.Sprintf(format, a...)} }
+
+// Command runs one management command and returns its reply lines (without
+// the final OK) or a *CommandError.
+func (sw *Switch) Command(line string) ([]string, error) {
+	f := strings.Fields(line)
+	asJSON := false
+	if len(f) > 1 && f[len(f)-1] == "json" {
+		asJSON = true
+		f = f[:len(f)-1]
+	}
+	if len(f) == 0 {
+		return nil, cmdErr("empty command")
+	}
+	switch f[0] {
+	case "help":
+		return strings.Split(strings.TrimSpace(helpText), "\n"), nil
+	case "ports":
+		if len(f) != 1 {
+			return nil, cmdErr("usage: ports [json]")
+		}
+		return sw.portsReply(asJSON)
+	case "macs":
+		if len(f) != 1 {
+			return nil, cmdErr("usage: macs [json]")
+		}
+		return sw.macsReply(asJSON)
+	case "stats":
+		if len(f) != 1 {
+			return nil, cmdErr("usage: stats [json]")
+		}
+		st := sw.Stats()
+		if asJSON {
+			return jsonLine(st)
+		}
+		return []string{fmt.Sprintf("ports %d", st.Ports), fmt.Sprintf("macs %d", st.MACs),
+			fmt.Sprintf("hub %s", onOff(st.Hub)), fmt.Sprintf("unregistered_drops %d", st.Unregistered)}, nil
+	case "hub":
+		if len(f) != 2 || (f[1] != "on" && f[1] != "off") {
+			return nil, cmdErr("usage: hub on|off")
+		}
+		sw.SetHub(f[1] == "on")
+		return nil, nil
+	case "pcap":
+		return nil, sw.pcapCommand(f[1:])
+	case "port":
+		return nil, sw.portCommand(f[1:])
+	}
+	return nil, cmdErr("unknown command %q (try help)", f[0])
+}
+
+const helpText = `
+ports [json]
+macs [json]
+stats [json]
+port N up|down
+port N loss PCT [in]
+port N delay MS [JITTER_MS] [in]
+port N clear
+hub on|off
+pcap start FILE | pcap stop`
+
+func onOff(b bool) string {
+	if b {
+		return "on"
+	}
+	return "off"
+}
+
+func jsonLine(v any) ([]string, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	return []string{string(b)}, nil
+}
+
+type portJSON struct {
+	ID        int               `json:"id"`
+	Transport string            `json:"transport"`
+	Peer      string            `json:"peer"`
+	Up        bool              `json:"up"`
+	MACs      int               `json:"macs"`
+	RxFrames  uint64            `json:"rx_frames"`
+	RxBytes   uint64            `json:"rx_bytes"`
+	TxFrames  uint64            `json:"tx_frames"`
+	TxBytes   uint64            `json:"tx_bytes"`
+	Drops     map[string]uint64 `json:"drops"`
+	LossOut   float64           `json:"loss_out_pct"`
+	LossIn    float64           `json:"loss_in_pct"`
+	DelayOut  float64           `json:"delay_out_ms"`
+	JitterOut float64           `json:"jitter_out_ms"`
+	DelayIn   float64           `json:"delay_in_ms"`
+	JitterIn  float64           `json:"jitter_in_ms"`
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+func (sw *Switch) portsReply(asJSON bool) ([]string, error) {
+	ports := sw.Ports()
+	if asJSON {
+		out := make([]portJSON, 0, len(ports))
+		for _, p := range ports {
+			drops := map[string]uint64{}
+			for _, r := range DropReasons() {
+				drops[r.String()] = p.Counters.Drop(r)
+			}
+			out = append(out, portJSON{ID: p.ID, Transport: p.Kind, Peer: p.Peer, Up: p.Up, MACs: p.MACs,
+				RxFrames: p.Counters.RxFrames, RxBytes: p.Counters.RxBytes,
+				TxFrames: p.Counters.TxFrames, TxBytes: p.Counters.TxBytes, Drops: drops,
+				LossOut: p.Out.Loss * 100, LossIn: p.In.Loss * 100,
+				DelayOut: ms(p.Out.Delay), JitterOut: ms(p.Out.Jitter), DelayIn: ms(p.In.Delay), JitterIn: ms(p.In.Jitter)})
+		}
+		return jsonLine(out)
+	}
+	lines := []string{"ID TRANSPORT STATE MACS RX_FRAMES RX_BYTES TX_FRAMES TX_BYTES DROPS FAULTS PEER"}
+	for _, p := range ports {
+		var drops []string
+		for _, r := range DropReasons() {
+			if n := p.Counters.Drop(r); n > 0 {
+				drops = append(drops, fmt.Sprintf("%s=%d", r, n))
+			}
+		}
+		if len(drops) == 0 {
+			drops = []string{"-"}
+		}
+		var faults []string
+		for _, d := range []struct {
+			dir Direction
+			f   Faults
+		}{{Out, p.Out}, {In, p.In}} {
+			if d.f.Loss > 0 {
+				faults = append(faults, fmt.Sprintf("loss_%s=%g%%", d.dir, d.f.Loss*100))
+			}
+			if d.f.Delay > 0 || d.f.Jitter > 0 {
+				faults = append(faults, fmt.Sprintf("delay_%s=%gms+%gms", d.dir, ms(d.f.Delay), ms(d.f.Jitter)))
+			}
+		}
+		if len(faults) == 0 {
+			faults = []string{"-"}
+		}
+		state := "up"
+		if !p.Up {
+			state = "down"
+		}
+		lines = append(lines, fmt.Sprintf("%d %s %s %d %d %d %d %d %s %s %s", p.ID, p.Kind, state, p.MACs,
+			p.Counters.RxFrames, p.Counters.RxBytes, p.Counters.TxFrames, p.Counters.TxBytes,
+			strings.Join(drops, ","), strings.Join(faults, ","), p.Peer))
+	}
+	return lines, nil
+}
+
+func (sw *Switch) macsReply(asJSON bool) ([]string, error) {
+	macs := sw.MACs()
+	if asJSON {
+		type macJSON struct {
+			MAC  string  `json:"mac"`
+			Port int     `json:"port"`
+			Age  float64 `json:"age_s"`
+		}
+		out := make([]macJSON, 0, len(macs))
+		for _, m := range macs {
+			out = append(out, macJSON{MAC: m.MAC.String(), Port: m.Port, Age: m.Age.Seconds()})
+		}
+		return jsonLine(out)
+	}
+	lines := []string{"MAC PORT AGE_S"}
+	for _, m := range macs {
+		lines = append(lines, fmt.Sprintf("%s %d %.1f", m.MAC, m.Port, m.Age.Seconds()))
+	}
+	return lines, nil
+}
+
+func (sw *Switch) portCommand(f []string) error {
+	const usage = "usage: port N up|down|clear|loss PCT [in]|delay MS [JITTER_MS] [in]"
+	if len(f) < 2 {
+		return cmdErr(usage)
+	}
+	id, err := strconv.Atoi(f[0])
+	if err != nil {
+		return cmdErr("port %q: not a port number", f[0])
+	}
+	dir := Out
+	args := f[2:]
+	if n := len(args); n > 0 && (args[n-1] == "in" || args[n-1] == "out") {
+		if args[n-1] == "in" {
+			dir = In
+		}
+		args = args[:n-1]
+	}
+	noPort := func(err error) error {
+		if errors.Is(err, ErrNoPort) {
+			return cmdErr("port %d: no such port", id)
+		}
+		return err
+	}
+	switch f[1] {
+	case "up", "down":
+		if len(args) != 0 {
+			return cmdErr(usage)
+		}
+		return noPort(sw.SetPortUp(id, f[1] == "up"))
+	case "clear":
+		if len(args) != 0 {
+			return cmdErr(usage)
+		}
+		return noPort(sw.ClearPort(id))
+	case "loss":
+		if len(args) != 1 {
+			return cmdErr("usage: port N loss PCT [in]")
+		}
+		pct, err := strconv.ParseFloat(args[0], 64)
+		if err != nil || !(pct >= 0 && pct <= 100) { // also refuses NaN
+			return cmdErr("loss %q: not a percentage from 0 to 100", args[0])
+		}
+		cur, err := sw.faultsOf(id, dir)
+		if err != nil {
+			return noPort(err)
+		}
+		cur.Loss = pct / 100
+		return noPort(sw.SetFaults(id, dir, cur))
+	case "delay":
+		if len(args) < 1 || len(args) > 2 {
+			return cmdErr("usage: port N delay MS [JITTER_MS] [in]")
+		}
+		var v [2]time.Duration
+		for i, a := range args {
+			x, err := strconv.ParseFloat(a, 64)
+			if err != nil || !(x >= 0 && x <= 60000) { // also refuses NaN
+				return cmdErr("delay %q: not a number of milliseconds from 0 to 60000", a)
+			}
+			v[i] = time.Duration(x * float64(time.Millisecond))
+		}
+		cur, err := sw.faultsOf(id, dir)
+		if err != nil {
+			return noPort(err)
+		}
+		cur.Delay, cur.Jitter = v[0], v[1]
+		return noPort(sw.SetFaults(id, dir, cur))
+	}
+	return cmdErr(usage)
+}
+
+func (sw *Switch) faultsOf(id int, dir Direction) (Faults, error) {
+	sw.mu.Lock()
+	defer sw.mu.Unlock()
+	p := sw.ports[id]
+	if p == nil {
+		return Faults{}, ErrNoPort
+	}
+	return p.faults[dir], nil
+}
+
+func (sw *Switch) pcapCommand(f []string) error {
+	switch {
+	case len(f) == 2 && f[0] == "start":
+		file, err := os.OpenFile(f[1], os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+		if err != nil {
+			return cmdErr("pcap %s: %v", f[1], err)
+		}
+		c, err := NewPcapCapture(file)
+		if err != nil {
+			file.Close()
+			return cmdErr("pcap %s: %v", f[1], err)
+		}
+		prev, _ := sw.SetCapture(&fileCapture{PcapCapture: c, f: file})
+		closeCapture(prev)
+		return nil
+	case len(f) == 1 && f[0] == "stop":
+		prev, err := sw.SetCapture(nil)
+		closeCapture(prev)
+		if prev == nil {
+			return cmdErr("no capture running")
+		}
+		if err != nil {
+			return cmdErr("capture ended with an error: %v", err)
+		}
+		return nil
+	}
+	return cmdErr("usage: pcap start FILE | pcap stop")
+}
+
+// fileCapture is a capture the management socket opened and so closes.
+type fileCapture struct {
+	*PcapCapture
+	f *os.File
+}
+
+func closeCapture(c Capture) {
+	if fc, ok := c.(*fileCapture); ok {
+		_ = fc.Flush()
+		_ = fc.f.Close()
+	}
+}
+
+// mgmtServer serves the management socket.
+type mgmtServer struct {
+	sw    *Switch
+	l     *net.UnixListener
+	mu    sync.Mutex
+	conns map[net.Conn]struct{}
+}
+
+// ListenManagement opens the management socket at path (stale socket
+// replaced, live one refused as for the control socket) with the given
+// mode and group (group < 0: unchanged).
+func (sw *Switch) ListenManagement(path string, mode os.FileMode, group int) error {
+	l, err := ListenUnix("unix", path, mode, group)
+	if err != nil {
+		return fmt.Errorf("management socket: %w", err)
+	}
+	m := &mgmtServer{sw: sw, l: l, conns: map[net.Conn]struct{}{}}
+	sw.mu.Lock()
+	sw.servers = append(sw.servers, m)
+	sw.mu.Unlock()
+	return nil
+}
+
+func (m *mgmtServer) close() error {
+	err := m.l.Close()
+	m.mu.Lock()
+	for c := range m.conns {
+		c.Close()
+	}
+	m.mu.Unlock()
+	return err
+}
+
+func (m *mgmtServer) serve(ctx context.Context) error {
+	for {
+		c, err := m.l.Accept()
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			time.Sleep(50 * time.Millisecond)
+			continue
+		}
+		m.mu.Lock()
+		m.conns[c] = struct{}{}
+		m.mu.Unlock()
+		go func() {
+			m.sw.ServeManagement(c, c)
+			c.Close()
+			m.mu.Lock()
+			delete(m.conns, c)
+			m.mu.Unlock()
+		}()
+	}
+}
+
+// ServeManagement answers commands read from r on w until r ends. A line
+// longer than 4096 bytes is answered with ERR and skipped; the
+// conversation goes on.
+func (sw *Switch) ServeManagement(r io.Reader, w io.Writer) {
+	br := bufio.NewReaderSize(r, maxCommandLine)
+	bw := bufio.NewWriter(w)
+	for {
+		line, tooLong, err := readLine(br)
+		if err != nil && line == "" && !tooLong {
+			return
+		}
+		var reply []string
+		var cerr error
+		if tooLong {
+			cerr = cmdErr("line longer than %d bytes", maxCommandLine)
+		} else if strings.TrimSpace(line) == "" {
+			if err != nil {
+				return
+			}
+			continue
+		} else {
+			reply, cerr = sw.Command(line)
+		}
+		for _, l := range reply {
+			bw.WriteString(l)
+			bw.WriteByte('\n')
+		}
+		if cerr != nil {
+			fmt.Fprintf(bw, "ERR %s\n", strings.ReplaceAll(cerr.Error(), "\n", " "))
+		} else {
+			bw.WriteString("OK\n")
+		}
+		if bw.Flush() != nil || err != nil {
+			return
+		}
+	}
+}
+
+// readLine reads one line; a line that does not fit the buffer is read to
+// its end and reported as tooLong.
+func readLine(br *bufio.Reader) (line string, tooLong bool, err error) {
+	b, err := br.ReadSlice('\n')
+	if err == bufio.ErrBufferFull {
+		for err == bufio.ErrBufferFull {
+			_, err = br.ReadSlice('\n')
+		}
+		return "", true, err
+	}
+	return strings.TrimRight(string(b), "\r\n"), false, err
+}
