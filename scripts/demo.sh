@@ -25,12 +25,10 @@ umids=()
 shim=$cache/ptracefix.so
 [ -e "$shim" ] || gcc -shared -fPIC -O2 -o "$shim" internal/testbed/shim/ptracefix.c -ldl
 
-switch=$bin/uml_switch
-unbuf=()
-[ -x "$switch" ] || { switch=/usr/bin/uml_switch; unbuf=(stdbuf -o0); } # until ours lands
 ctl=$work/switch.ctl
-echo "== starting $switch -unix $ctl"
-setsid "${unbuf[@]}" "$switch" -unix "$ctl" </dev/null >"$work/switch.log" 2>&1 &
+mgmt=$work/switch.mgmt
+echo "== starting uml_switch -mgmt $mgmt -unix $ctl"
+setsid "$bin/uml_switch" -mgmt "$mgmt" -unix "$ctl" </dev/null >"$work/switch.log" 2>&1 &
 pgids+=($!); disown
 for _ in $(seq 50); do [ -S "$ctl" ] && break; sleep 0.1; done
 [ -S "$ctl" ] || { echo "switch did not come up"; cat "$work/switch.log"; exit 1; }
@@ -73,15 +71,17 @@ for g in alpha beta; do
 	echo "== guest $g"
 	sed -n '/is up: eth0/,/packets transmitted/p;/rtt min/p' "$work/$g.log" | sed "s/^/  [$g] /"
 done
-echo "== what the switch reported"
+echo "== what the switch printed"
 sed 's/^/  [switch] /' "$work/switch.log"
+echo "== uml_switchctl $mgmt ports"
+"$bin/uml_switchctl" "$mgmt" ports | sed 's/^/  /'
+echo "== uml_switchctl $mgmt macs"
+"$bin/uml_switchctl" "$mgmt" macs | sed 's/^/  /'
 
 ok=0
 grep -q ' 0% packet loss' "$work/alpha.log" && grep -q ' 0% packet loss' "$work/beta.log" && ok=1
 echo "== shutting down"
-mconsole=$bin/uml_mconsole
-[ -x "$mconsole" ] || mconsole=/usr/bin/uml_mconsole
-for u in "${umids[@]}"; do timeout 5 "$mconsole" "$u" halt >/dev/null 2>&1 || true; done
+for u in "${umids[@]}"; do "$bin/uml_mconsole" -t 3 "$u" halt >/dev/null 2>&1 || true; done
 sleep 0.5
 if [ $ok = 1 ]; then
 	echo "== demo OK: the two guests pinged each other through the switch"
