@@ -21,9 +21,9 @@ cleanup() {
 trap cleanup EXIT
 umids=()
 
-# UML 6.1 needs the ptrace shim on hosts with large XSAVE areas (TESTBED.md).
+# UML 6.1 needs the ptrace shim on hosts with large XSAVE areas (TESTBED.md);
+# provision.sh builds it.
 shim=$cache/ptracefix.so
-[ -e "$shim" ] || gcc -shared -fPIC -O2 -o "$shim" internal/testbed/shim/ptracefix.c -ldl
 
 ctl=$work/switch.ctl
 mgmt=$work/switch.mgmt
