@@ -72,5 +72,13 @@ func List(ctx context.Context, dir string, timeout time.Duration) ([]Guest, erro
 	return out, nil
 }
 
-// UMLDir is ~/.uml, where guests keep their umid directories.
-func UMLDir() string { return filepath.Join(homeDir(), ".uml") }
+// UMLDir is ~/.uml, where guests keep their umid directories, or "" when
+// no home directory is known (the kernel then makes no umid directory
+// either: it needs $HOME).
+func UMLDir() string {
+	h := homeDir()
+	if h == "" {
+		return ""
+	}
+	return filepath.Join(h, ".uml")
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"os"
+	"os/user"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -171,7 +172,11 @@ func TestResolve(t *testing.T) {
 		t.Fatal(err)
 	}
 	sock := filepath.Join(home, ".uml", "g1", "mconsole")
-	os.WriteFile(sock, nil, 0o644)
+	l, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
 	os.WriteFile(filepath.Join(home, ".uml", "g1", "pid"), []byte("1234\n"), 0o644)
 	r, err := mconsole.Resolve("g1")
 	if err != nil || r.Socket != sock {
@@ -190,6 +195,36 @@ func TestResolve(t *testing.T) {
 	}
 	if !strings.Contains(err.Error(), filepath.Join(home, ".uml", "nosuch-umid-here", "mconsole")) {
 		t.Fatalf("error does not name the paths tried: %v", err)
+	}
+}
+
+// A name that exists but is no socket is reported as such, not as a
+// guest that is gone (the C client says "Connection refused").
+func TestResolveNotSocket(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "plain")
+	os.WriteFile(file, []byte("x"), 0o644)
+	for _, c := range []struct{ path, want string }{
+		{file, "is a regular file, not an mconsole socket"},
+		{dir, "is a directory, not an mconsole socket"},
+	} {
+		_, err := mconsole.Resolve(c.path)
+		var ns *mconsole.NotSocketError
+		if !errors.As(err, &ns) || ns.Path != c.path || !strings.Contains(err.Error(), c.path+": "+c.want) {
+			t.Errorf("%s: %v", c.path, err)
+		}
+	}
+}
+
+// With $HOME unset, ~/.uml is found through the password database.
+func TestUMLDirWithoutHOME(t *testing.T) {
+	t.Setenv("HOME", "")
+	u, err := user.Current()
+	if err != nil || u.HomeDir == "" {
+		t.Skipf("no password entry for this user: %v", err)
+	}
+	if got := mconsole.UMLDir(); got != filepath.Join(u.HomeDir, ".uml") {
+		t.Fatalf("UMLDir() = %q, want %q", got, filepath.Join(u.HomeDir, ".uml"))
 	}
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -83,9 +84,60 @@ func TestLogChunks(t *testing.T) {
 func TestPipedNoPromptNoEcho(t *testing.T) {
 	g := fakeGuest(t)
 	rc, out, errs := runIn("version\n\nfoo\nmconsole-version\nquit\nversion\n", g.Socket)
-	want := "OK Linux (none) 6.1.0 #1 x86_64\nERR Unknown command\numl_mconsole client version 2\n"
+	// The blank line is sent, as the C client sends it.
+	want := "OK Linux (none) 6.1.0 #1 x86_64\nERR Unknown command\nERR Unknown command\numl_mconsole client version 2\n"
 	if rc != 0 || out != want || errs != "" {
 		t.Fatalf("rc %d out %q err %q", rc, out, errs)
+	}
+}
+
+// Every command prints one JSON object with --json, also when it got no
+// answer or failed on this side, and stdout holds nothing else.
+func TestJSONLocalFailures(t *testing.T) {
+	g := fakeGuest(t)
+	dir := t.TempDir()
+	stale := filepath.Join(dir, "stale")
+	l, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: stale, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	plain := filepath.Join(dir, "plain")
+	os.WriteFile(plain, nil, 0o644)
+	for _, c := range []struct {
+		args []string
+		err  int32
+		msg  string
+	}{
+		{[]string{"-t", "0.2", g.Socket, "freeze"}, -110, "no reply within"},
+		{[]string{stale, "version"}, -111, "nobody listens"},
+		{[]string{filepath.Join(dir, "none"), "version"}, -2, "no such umid"},
+		{[]string{plain, "version"}, -88, "not an mconsole socket"},
+		{[]string{g.Socket, "log", "-f", filepath.Join(dir, "none")}, -2, "log -f"},
+		{[]string{g.Socket, "switch", "nosuch-umid"}, -2, "switch"},
+	} {
+		rc, out, errs := runIn("", append([]string{"--json"}, c.args...)...)
+		var r result
+		dec := json.NewDecoder(strings.NewReader(out))
+		if err := dec.Decode(&r); err != nil || dec.More() {
+			t.Errorf("%v: stdout %q is not one JSON object: %v", c.args, out, err)
+			continue
+		}
+		if rc != 1 || r.OK || r.Err != c.err || !strings.Contains(r.Output, c.msg) || !strings.Contains(errs, c.msg) {
+			t.Errorf("%v: rc %d %+v stderr %q", c.args, rc, r, errs)
+		}
+	}
+}
+
+func TestBadTimeout(t *testing.T) {
+	for _, v := range []string{"NaN", "nan", "0", "-1", "1e-9", "Inf", "abc", ""} {
+		rc, out, errs := runIn("", "-t", v, "g", "version")
+		if rc != 1 || out != "" || !strings.Contains(errs, "bad timeout") {
+			t.Errorf("-t %q: rc %d out %q err %q", v, rc, out, errs)
+		}
+	}
+	if rc, _, errs := runIn("", "--timeout=NaN", "g", "version"); rc != 1 || !strings.Contains(errs, "bad timeout") {
+		t.Errorf("--timeout=NaN: rc %d err %q", rc, errs)
 	}
 }
 
