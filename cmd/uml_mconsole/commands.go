@@ -135,6 +135,8 @@ func (s *session) describe(err error) string {
 		return fmt.Sprintf("%s: nobody listens on the socket: the guest is gone (stale socket)", name)
 	case errors.Is(err, mconsole.ErrNoSuchUMID):
 		return fmt.Sprintf("%s: the socket has disappeared: the guest is gone", name)
+	case errors.Is(err, syscall.EPROTOTYPE):
+		return fmt.Sprintf("%s: not a UML mconsole socket (a stream or seqpacket socket, not a datagram one)", name)
 	case errors.Is(err, mconsole.ErrMalformed):
 		var e *mconsole.Error
 		if errors.As(err, &e) {

@@ -129,6 +129,21 @@ func TestJSONLocalFailures(t *testing.T) {
 	}
 }
 
+// A stream socket (a uml_switch control socket, say) is not taken for a
+// guest.
+func TestStreamSocket(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ctl")
+	l, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	rc, out, errs := runIn("", path, "version")
+	if rc != 1 || out != "" || !strings.Contains(errs, path+": not a UML mconsole socket") {
+		t.Fatalf("rc %d out %q err %q", rc, out, errs)
+	}
+}
+
 func TestBadTimeout(t *testing.T) {
 	for _, v := range []string{"NaN", "nan", "0", "-1", "1e-9", "Inf", "abc", ""} {
 		rc, out, errs := runIn("", "-t", v, "g", "version")
