@@ -54,6 +54,9 @@ func List(ctx context.Context, dir string, timeout time.Duration) ([]Guest, erro
 		go func() {
 			defer wg.Done()
 			c := &Client{Socket: g.Socket, Timeout: timeout}
+			// The client's socket and eventfd are raw descriptors: no
+			// finalizer closes them for a program that lists often.
+			defer c.Close()
 			if _, err := c.Command(ctx, "version"); err != nil {
 				return
 			}

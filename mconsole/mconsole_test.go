@@ -241,10 +241,24 @@ func TestListSkipsDeadGuests(t *testing.T) {
 	os.MkdirAll(frozen, 0o755)
 	mconsoletest.Start(t, frozen, func(string) mconsoletest.Answer { return mconsoletest.Answer{Drop: true} })
 	os.WriteFile(filepath.Join(frozen, "pid"), []byte("1\n"), 0o644)
+	fds := openFDs(t)
 	gs, err := mconsole.List(context.Background(), dir, 300*time.Millisecond)
 	if err != nil || len(gs) != 1 || gs[0].UMID != "live" || gs[0].PID != 1 || gs[0].Socket != filepath.Join(live, "mconsole") {
 		t.Fatalf("list: %+v %v", gs, err)
 	}
+	// A program that lists often must not run out of descriptors.
+	if n := openFDs(t); n > fds {
+		t.Errorf("List leaked %d descriptors", n-fds)
+	}
+}
+
+func openFDs(t *testing.T) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(ents)
 }
 
 func TestListenerReceives(t *testing.T) {
