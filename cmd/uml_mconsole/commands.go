@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -195,26 +196,36 @@ func (s *session) switchTo(name string) int {
 // and ends with a newline of its own when the text has none; it exits 0
 // unless the guest could not be reached or the file not read.
 func (s *session) log(arg string) int {
-	var text string
+	var src io.Reader = strings.NewReader(arg)
 	if strings.HasPrefix(arg, "-f") {
 		name := strings.TrimLeft(arg[2:], " \t")
-		b, err := os.ReadFile(name)
+		f, err := os.Open(name)
 		if err != nil {
 			s.fail("log "+arg, err, fmt.Sprintf("log -f: %v", err))
 			return 1
 		}
-		text = string(b)
-	} else {
-		text = arg
+		defer f.Close()
+		// Read piece by piece: the whole file in memory would let a
+		// huge file or a device such as /dev/zero exhaust it.
+		src = f
 	}
+	buf := make([]byte, logChunk)
 	newline := false
-	for len(text) > 0 {
-		n := min(len(text), logChunk)
-		if s.exchangeLog("log "+text[:n]) != 0 {
+	for {
+		n, err := io.ReadFull(src, buf)
+		if n > 0 {
+			if s.exchangeLog("log "+string(buf[:n])) != 0 {
+				return 1
+			}
+			newline = buf[n-1] == '\n'
+		}
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			break
+		}
+		if err != nil {
+			s.fail("log "+arg, err, fmt.Sprintf("log %s: %v", arg, err))
 			return 1
 		}
-		newline = text[n-1] == '\n'
-		text = text[n:]
 	}
 	if !newline {
 		if s.exchangeLog("log \n") != 0 {

@@ -79,6 +79,10 @@ func TestLogChunks(t *testing.T) {
 	if rc, _, errs := runIn("", g.Socket, "log", "-f", "/nonexistent/file"); rc != 1 || !strings.Contains(errs, "/nonexistent/file") {
 		t.Fatalf("missing file: rc %d err %q", rc, errs)
 	}
+	dir := t.TempDir()
+	if rc, out, errs := runIn("", g.Socket, "log", "-f", dir); rc != 1 || out != "" || !strings.Contains(errs, dir+": is a directory") {
+		t.Fatalf("directory: rc %d out %q err %q", rc, out, errs)
+	}
 }
 
 func TestPipedNoPromptNoEcho(t *testing.T) {
