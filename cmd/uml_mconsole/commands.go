@@ -28,6 +28,9 @@ func (s *session) issue(line string) int {
 	switch word {
 	case "quit":
 		s.quit = true
+		if s.json {
+			return s.local("quit", "")
+		}
 		return 0
 	case "help":
 		return s.help(line)

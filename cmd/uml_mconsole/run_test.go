@@ -148,6 +148,16 @@ func TestStreamSocket(t *testing.T) {
 	}
 }
 
+// Local commands that print nothing in text mode still print their object.
+func TestJSONQuietLocalCommands(t *testing.T) {
+	g := fakeGuest(t)
+	rc, out, _ := runIn("", "--json", g.Socket, "quit")
+	var r result
+	if err := json.Unmarshal([]byte(out), &r); err != nil || rc != 0 || !r.OK || r.Command != "quit" {
+		t.Fatalf("quit: rc %d out %q", rc, out)
+	}
+}
+
 func TestBadTimeout(t *testing.T) {
 	for _, v := range []string{"NaN", "nan", "0", "-1", "1e-9", "Inf", "abc", ""} {
 		rc, out, errs := runIn("", "-t", v, "g", "version")
