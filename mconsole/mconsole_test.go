@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"os/user"
@@ -284,6 +285,33 @@ func TestListenerReceives(t *testing.T) {
 	defer cancel2()
 	if _, err := l.Next(short); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("idle listener: %v", err)
+	}
+
+	// A context cancelled (not timed out) before or while Next starts
+	// must end it: the hook that cuts the read short must not be undone.
+	done := make(chan error, 1)
+	go func() {
+		for i := 0; i < 200; i++ {
+			ctx, cancel := context.WithCancel(context.Background())
+			if i%2 == 0 {
+				cancel()
+			} else {
+				go cancel()
+			}
+			if _, err := l.Next(ctx); !errors.Is(err, context.Canceled) {
+				done <- fmt.Errorf("round %d: %v", i, err)
+				return
+			}
+		}
+		done <- nil
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Next blocked on a cancelled context")
 	}
 }
 
