@@ -79,7 +79,9 @@ func run(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	case "-":
 		opt.Tee = stdout
 	default:
-		f, err := os.OpenFile(*tee, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+		// O_NONBLOCK: a FIFO nobody reads would block the open forever;
+		// this way it fails at once (ENXIO). Regular files ignore it.
+		f, err := os.OpenFile(*tee, os.O_WRONLY|os.O_CREATE|os.O_APPEND|syscall.O_NONBLOCK, 0o644)
 		if err != nil {
 			return fail(err)
 		}

@@ -79,6 +79,10 @@ func TestBadEnds(t *testing.T) {
 	plain := filepath.Join(dir, "plain")
 	os.WriteFile(plain, []byte("x"), 0o644)
 	tee := filepath.Join(dir, "no", "such", "dir", "log")
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	for _, c := range []struct {
 		args []string
 		err  string
@@ -88,6 +92,8 @@ func TestBadEnds(t *testing.T) {
 		{[]string{s1.Name(), plain}, plain + ": not a terminal"},
 		{[]string{"/dev/ptmx", s1.Name()}, "/dev/ptmx: not a terminal"},
 		{[]string{"-tee", tee, s1.Name(), s2.Name()}, tee + ": no such file or directory"},
+		{[]string{"-tee", fifo, s1.Name(), s2.Name()}, fifo + ": no such device or address"}, // nobody reads it
+		{[]string{"-tee", dir, s1.Name(), s2.Name()}, dir + ": is a directory"},
 	} {
 		var out, errb lockedBuffer
 		code := run(c.args, nil, &out, &errb)
