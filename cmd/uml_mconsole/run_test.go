@@ -248,3 +248,19 @@ func TestFixFilenames(t *testing.T) {
 		}
 	}
 }
+
+// Options count only before UMID: after it they are words of the command,
+// sent as the C client sends them (the guest then says it does not know it).
+func TestOptionsAfterUMIDAreTheCommand(t *testing.T) {
+	g := fakeGuest(t)
+	for _, args := range [][]string{{"-t", "3", "version"}, {"--json", "version"}, {"--timeout=3"}, {"-l"}} {
+		rc, out, errs := runIn("", append([]string{g.Socket}, args...)...)
+		if rc != 1 || out != "ERR Unknown command\n" || errs != "" {
+			t.Errorf("%q: rc %d out %q err %q", args, rc, out, errs)
+		}
+	}
+	want := []string{"-t 3 version", "--json version", "--timeout=3", "-l"}
+	if got := g.Commands(); strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("guest got %q, want %q", got, want)
+	}
+}
