@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -32,6 +33,23 @@ func (e *NoSuchUMIDError) Error() string {
 
 // Is makes errors.Is(err, ErrNoSuchUMID) true.
 func (e *NoSuchUMIDError) Is(target error) bool { return target == ErrNoSuchUMID }
+
+// NotSocketError: the name resolved to a file that exists but is not a
+// socket (a regular file, a directory such as ~/.uml/UMID itself).
+type NotSocketError struct {
+	Path string
+	Mode os.FileMode
+}
+
+func (e *NotSocketError) Error() string {
+	what := "not a socket"
+	if e.Mode.IsDir() {
+		what = "a directory, not an mconsole socket"
+	} else if e.Mode.IsRegular() {
+		what = "a regular file, not an mconsole socket"
+	}
+	return fmt.Sprintf("%s: is %s", e.Path, what)
+}
 
 // Sentinel errors, to test with errors.Is.
 var (
@@ -82,7 +100,13 @@ func Resolve(name string) (*Resolution, error) {
 	}
 	for _, c := range cands {
 		tried = append(tried, c)
-		if _, err := os.Stat(c); err == nil {
+		if fi, err := os.Stat(c); err == nil {
+			// The C client takes the first name that exists and then
+			// reports "Connection refused" for a file or directory;
+			// say what is wrong instead.
+			if fi.Mode()&os.ModeSocket == 0 {
+				return nil, &NotSocketError{Path: c, Mode: fi.Mode()}
+			}
 			return &Resolution{Name: name, Socket: c, PIDFile: filepath.Join(filepath.Dir(c), "pid")}, nil
 		}
 	}
@@ -93,13 +117,15 @@ func Resolve(name string) (*Resolution, error) {
 }
 
 // homeDir is $HOME as the C client reads it, falling back to the password
-// database's idea of it.
+// database's idea of it (os.UserHomeDir reads only $HOME).
 func homeDir() string {
 	if h := os.Getenv("HOME"); h != "" {
 		return h
 	}
-	h, _ := os.UserHomeDir()
-	return h
+	if u, err := user.Current(); err == nil {
+		return u.HomeDir
+	}
+	return ""
 }
 
 // PID reads the guest's pid from its pid file.

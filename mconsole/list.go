@@ -54,6 +54,9 @@ func List(ctx context.Context, dir string, timeout time.Duration) ([]Guest, erro
 		go func() {
 			defer wg.Done()
 			c := &Client{Socket: g.Socket, Timeout: timeout}
+			// The client's socket and eventfd are raw descriptors: no
+			// finalizer closes them for a program that lists often.
+			defer c.Close()
 			if _, err := c.Command(ctx, "version"); err != nil {
 				return
 			}
@@ -72,5 +75,13 @@ func List(ctx context.Context, dir string, timeout time.Duration) ([]Guest, erro
 	return out, nil
 }
 
-// UMLDir is ~/.uml, where guests keep their umid directories.
-func UMLDir() string { return filepath.Join(homeDir(), ".uml") }
+// UMLDir is ~/.uml, where guests keep their umid directories, or "" when
+// no home directory is known (the kernel then makes no umid directory
+// either: it needs $HOME).
+func UMLDir() string {
+	h := homeDir()
+	if h == "" {
+		return ""
+	}
+	return filepath.Join(h, ".uml")
+}

@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"net"
 	"os"
+	"os/user"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -171,7 +173,11 @@ func TestResolve(t *testing.T) {
 		t.Fatal(err)
 	}
 	sock := filepath.Join(home, ".uml", "g1", "mconsole")
-	os.WriteFile(sock, nil, 0o644)
+	l, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
 	os.WriteFile(filepath.Join(home, ".uml", "g1", "pid"), []byte("1234\n"), 0o644)
 	r, err := mconsole.Resolve("g1")
 	if err != nil || r.Socket != sock {
@@ -193,6 +199,36 @@ func TestResolve(t *testing.T) {
 	}
 }
 
+// A name that exists but is no socket is reported as such, not as a
+// guest that is gone (the C client says "Connection refused").
+func TestResolveNotSocket(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "plain")
+	os.WriteFile(file, []byte("x"), 0o644)
+	for _, c := range []struct{ path, want string }{
+		{file, "is a regular file, not an mconsole socket"},
+		{dir, "is a directory, not an mconsole socket"},
+	} {
+		_, err := mconsole.Resolve(c.path)
+		var ns *mconsole.NotSocketError
+		if !errors.As(err, &ns) || ns.Path != c.path || !strings.Contains(err.Error(), c.path+": "+c.want) {
+			t.Errorf("%s: %v", c.path, err)
+		}
+	}
+}
+
+// With $HOME unset, ~/.uml is found through the password database.
+func TestUMLDirWithoutHOME(t *testing.T) {
+	t.Setenv("HOME", "")
+	u, err := user.Current()
+	if err != nil || u.HomeDir == "" {
+		t.Skipf("no password entry for this user: %v", err)
+	}
+	if got := mconsole.UMLDir(); got != filepath.Join(u.HomeDir, ".uml") {
+		t.Fatalf("UMLDir() = %q, want %q", got, filepath.Join(u.HomeDir, ".uml"))
+	}
+}
+
 func TestListSkipsDeadGuests(t *testing.T) {
 	dir := t.TempDir()
 	live := filepath.Join(dir, "live")
@@ -206,10 +242,24 @@ func TestListSkipsDeadGuests(t *testing.T) {
 	os.MkdirAll(frozen, 0o755)
 	mconsoletest.Start(t, frozen, func(string) mconsoletest.Answer { return mconsoletest.Answer{Drop: true} })
 	os.WriteFile(filepath.Join(frozen, "pid"), []byte("1\n"), 0o644)
+	fds := openFDs(t)
 	gs, err := mconsole.List(context.Background(), dir, 300*time.Millisecond)
 	if err != nil || len(gs) != 1 || gs[0].UMID != "live" || gs[0].PID != 1 || gs[0].Socket != filepath.Join(live, "mconsole") {
 		t.Fatalf("list: %+v %v", gs, err)
 	}
+	// A program that lists often must not run out of descriptors.
+	if n := openFDs(t); n > fds {
+		t.Errorf("List leaked %d descriptors", n-fds)
+	}
+}
+
+func openFDs(t *testing.T) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(ents)
 }
 
 func TestListenerReceives(t *testing.T) {
@@ -235,6 +285,33 @@ func TestListenerReceives(t *testing.T) {
 	defer cancel2()
 	if _, err := l.Next(short); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("idle listener: %v", err)
+	}
+
+	// A context cancelled (not timed out) before or while Next starts
+	// must end it: the hook that cuts the read short must not be undone.
+	done := make(chan error, 1)
+	go func() {
+		for i := 0; i < 200; i++ {
+			ctx, cancel := context.WithCancel(context.Background())
+			if i%2 == 0 {
+				cancel()
+			} else {
+				go cancel()
+			}
+			if _, err := l.Next(ctx); !errors.Is(err, context.Canceled) {
+				done <- fmt.Errorf("round %d: %v", i, err)
+				return
+			}
+		}
+		done <- nil
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Next blocked on a cancelled context")
 	}
 }
 

@@ -43,12 +43,17 @@ func Listen(path string) (*Listener, error) {
 // Next waits for the next notification. Malformed datagrams are returned
 // as errors wrapping ErrMalformed; the listener stays usable after them.
 func (l *Listener) Next(ctx context.Context) (*Notification, error) {
-	stop := context.AfterFunc(ctx, func() { _ = l.conn.SetReadDeadline(time.Unix(1, 0)) })
-	defer stop()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	// Set the deadline before the cancellation hook exists: set after it,
+	// it could undo the hook's past deadline and leave Read blocked.
 	_ = l.conn.SetReadDeadline(time.Time{})
 	if dl, ok := ctx.Deadline(); ok {
 		_ = l.conn.SetReadDeadline(dl)
 	}
+	stop := context.AfterFunc(ctx, func() { _ = l.conn.SetReadDeadline(time.Unix(1, 0)) })
+	defer stop()
 	buf := make([]byte, notifyHeader+MaxData+64)
 	n, err := l.conn.Read(buf)
 	if err != nil {

@@ -240,14 +240,66 @@ func MakeRaw(f *os.File) error {
 	return terr
 }
 
-// ErrNotTerminal is returned by Open for a path that is not a terminal.
-var ErrNotTerminal = errors.New("not a terminal")
+// ErrNotTerminal is returned by Open for a path that is not a
+// pseudo-terminal slave (/dev/pts/N): a regular file, /dev/null, a serial
+// port or a console.
+var ErrNotTerminal = errors.New("not a terminal (want a pseudo-terminal such as /dev/pts/N)")
 
-// Open opens the existing terminal path (a pts a UML printed) for the
-// bridge, without making it our controlling terminal, and puts it in raw
-// mode.
+// ErrSameTerminal is returned by CheckDistinct for two paths that name the
+// same terminal: bridged to itself, a guest would read its own output back.
+var ErrSameTerminal = errors.New("both ends are the same terminal")
+
+// Linux gives pseudo-terminal slaves the character majors 136 to 143
+// (UNIX98_PTY_SLAVE_MAJOR and the 7 after it, Documentation/admin-guide/devices.txt).
+const (
+	ptySlaveMajorFirst = 136
+	ptySlaveMajorLast  = 143
+)
+
+// ptySlave reports whether fi is a pseudo-terminal slave and its device
+// number.
+func ptySlave(fi os.FileInfo) (uint64, bool) {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok || fi.Mode()&os.ModeCharDevice == 0 {
+		return 0, false
+	}
+	major := unix.Major(st.Rdev)
+	return st.Rdev, major >= ptySlaveMajorFirst && major <= ptySlaveMajorLast
+}
+
+// CheckDistinct returns an error wrapping ErrSameTerminal when paths a and
+// b are the same terminal (the same path, or a link to it).
+func CheckDistinct(a, b string) error {
+	fa, err := os.Stat(a)
+	if err != nil {
+		return err
+	}
+	fb, err := os.Stat(b)
+	if err != nil {
+		return err
+	}
+	ra, _ := ptySlave(fa)
+	rb, _ := ptySlave(fb)
+	if os.SameFile(fa, fb) || ra != 0 && ra == rb {
+		return fmt.Errorf("%s and %s: %w", a, b, ErrSameTerminal)
+	}
+	return nil
+}
+
+// Open opens the existing pseudo-terminal path (a pts a UML printed) for
+// the bridge, without making it our controlling terminal, and puts it in
+// raw mode. Anything else is refused before it is opened: opening a serial
+// port can wait for carrier, and raw mode would change a real terminal's
+// settings.
 func Open(path string) (End, error) {
-	f, err := os.OpenFile(path, os.O_RDWR|unix.O_NOCTTY, 0)
+	fi, err := os.Stat(path)
+	if err != nil {
+		return End{}, err
+	}
+	if _, ok := ptySlave(fi); !ok {
+		return End{}, fmt.Errorf("%s: %w", path, ErrNotTerminal)
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|unix.O_NOCTTY|unix.O_NONBLOCK, 0)
 	if err != nil {
 		return End{}, err
 	}

@@ -175,8 +175,40 @@ func TestRunInProcess(t *testing.T) {
 		t.Errorf("missing socket: %d %q", code, errb.String())
 	}
 	errb.Reset()
+	dir := t.TempDir()
+	if code := run([]string{"-uml-socket", dir}, os.Stdin, nil, &errb); code != 1 ||
+		errb.String() != "port-helper: connect "+dir+": not a socket\n" {
+		t.Errorf("directory as socket: %d %q", code, errb.String())
+	}
+	errb.Reset()
 	if code := run(nil, strings.NewReader(""), nil, &errb); code != 1 {
 		t.Errorf("non-file stdin: %d %q", code, errb.String())
+	}
+
+	// Run by hand, with no socket on fd 3: a message and status 1 before
+	// the terminal is touched (no TIOCNOTTY message).
+	oldSock := inheritedSocket
+	defer func() { inheritedSocket = oldSock }()
+	closed, err := unix.Open("/dev/null", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unix.Close(closed)
+	inheritedSocket = closed
+	errb.Reset()
+	if code := run(nil, os.Stdin, nil, &errb); code != 1 ||
+		errb.String() != fmt.Sprintf("port-helper: file descriptor %d is not open: the UML kernel that runs port-helper leaves its socket there (or give -uml-socket SOCKET)\n", closed) {
+		t.Errorf("no fd 3: %d %q", code, errb.String())
+	}
+	f, err := os.Open("/dev/null")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	inheritedSocket = int(f.Fd())
+	errb.Reset()
+	if code := run(nil, os.Stdin, nil, &errb); code != 1 || !strings.Contains(errb.String(), "is not a socket") {
+		t.Errorf("fd 3 not a socket: %d %q", code, errb.String())
 	}
 
 	pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
@@ -190,8 +222,8 @@ func TestRunInProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pts.Close()
-	oldSock, oldWait := inheritedSocket, waitForever
-	defer func() { inheritedSocket, waitForever = oldSock, oldWait }()
+	oldWait := waitForever
+	defer func() { waitForever = oldWait }()
 	inheritedSocket, waitForever = pair[1], func() {}
 	errb.Reset()
 	if code := run(nil, pts, nil, &errb); code != 0 ||

@@ -50,6 +50,10 @@ func run(args []string, stdin io.Reader, _, stderr io.Writer) int {
 		if sock, err = dialUML(args[1]); err != nil {
 			return fail("%v", err)
 		}
+	} else if err := checkInherited(sock); err != nil {
+		// Checked before TIOCNOTTY so that a helper run by hand changes
+		// nothing (the C helper pauses forever here instead).
+		return fail("%v", err)
 	}
 	// Giving up a controlling terminal we lead the session of sends SIGHUP
 	// to its foreground process group, which includes us.
@@ -63,6 +67,21 @@ func run(args []string, stdin io.Reader, _, stderr io.Writer) int {
 	}
 	waitForever()
 	return 0
+}
+
+// checkInherited says why fd is not the socket a UML leaves to its helper.
+func checkInherited(fd int) error {
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		if errors.Is(err, unix.EBADF) {
+			return fmt.Errorf("file descriptor %d is not open: the UML kernel that runs port-helper leaves its socket there (or give -uml-socket SOCKET)", fd)
+		}
+		return fmt.Errorf("file descriptor %d: %w", fd, err)
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFSOCK {
+		return fmt.Errorf("file descriptor %d is not a socket: the UML kernel that runs port-helper leaves its socket there (or give -uml-socket SOCKET)", fd)
+	}
+	return nil
 }
 
 // dialUML connects a datagram socket to the UML's socket at path. It is
@@ -89,6 +108,10 @@ func dialUML(path string) (int, error) {
 	}
 	if err := unix.Connect(fd, &unix.SockaddrUnix{Name: path}); err != nil {
 		unix.Close(fd)
+		if fi, serr := os.Stat(path); serr == nil && fi.Mode()&os.ModeSocket == 0 {
+			// Not "connection refused", which reads as a dead UML.
+			return -1, fmt.Errorf("connect %s: not a socket", path)
+		}
 		if errors.Is(err, unix.EINVAL) && len(path) >= len(unix.RawSockaddrUnix{}.Path) {
 			return -1, fmt.Errorf("connect %s: socket path longer than %d bytes", path, len(unix.RawSockaddrUnix{}.Path)-1)
 		}

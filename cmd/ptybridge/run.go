@@ -44,6 +44,11 @@ func run(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "ptybridge: %v\n", err)
 		return 1
 	}
+	// Subscribe before anything is printed: a script that reads the paths
+	// of -new and at once sends SIGUSR1 must not kill us by the signal's
+	// default action.
+	sigs := make(chan os.Signal, 4)
+	defer notifySignals(sigs)()
 
 	var a, b ptybridge.End
 	if *newPair {
@@ -54,6 +59,9 @@ func run(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 		defer p.Close()
 		a, b = p.A, p.B
 	} else {
+		if err := ptybridge.CheckDistinct(fs.Arg(0), fs.Arg(1)); err != nil {
+			return fail(err)
+		}
 		var err error
 		if a, err = ptybridge.Open(fs.Arg(0)); err != nil {
 			return fail(err)
@@ -71,7 +79,9 @@ func run(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	case "-":
 		opt.Tee = stdout
 	default:
-		f, err := os.OpenFile(*tee, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+		// O_NONBLOCK: a FIFO nobody reads would block the open forever;
+		// this way it fails at once (ENXIO). Regular files ignore it.
+		f, err := os.OpenFile(*tee, os.O_WRONLY|os.O_CREATE|os.O_APPEND|syscall.O_NONBLOCK, 0o644)
 		if err != nil {
 			return fail(err)
 		}
@@ -85,8 +95,6 @@ func run(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	}
 
 	br := ptybridge.New(a, b, opt)
-	sigs := make(chan os.Signal, 4)
-	defer notifySignals(sigs)()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go func() {

@@ -5,11 +5,14 @@ import (
 	"bytes"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/creack/pty"
 )
 
 type lockedBuffer struct {
@@ -39,14 +42,67 @@ func TestUsageAndOpenErrors(t *testing.T) {
 		{[]string{"/dev/pts/0"}, 2, "Usage: ptybridge"},
 		{[]string{"-new", "/dev/pts/0"}, 2, "Usage: ptybridge"},
 		{[]string{"-bogus"}, 2, "flag provided but not defined: -bogus"},
-		{[]string{"/nonexistent/pts/7", "/dev/null"}, 1, "ptybridge: open /nonexistent/pts/7: no such file or directory\n"},
-		{[]string{"/dev/null", "/dev/null"}, 1, "ptybridge: /dev/null: not a terminal\n"},
+		{[]string{"/nonexistent/pts/7", "/dev/null"}, 1, "/nonexistent/pts/7: no such file or directory\n"},
+		{[]string{"/dev/null", "/dev/zero"}, 1, "ptybridge: /dev/null: not a terminal"},
+		{[]string{"/dev/null", "/dev/null"}, 1, "ptybridge: /dev/null and /dev/null: both ends are the same terminal\n"},
 	} {
 		var out, errb lockedBuffer
 		code := run(c.args, nil, &out, &errb)
 		if code != c.code || !strings.Contains(errb.String(), c.err) || out.String() != "" {
 			t.Errorf("ptybridge %q: exit %d, stdout %q, stderr %q", c.args, code, out.String(), errb.String())
 		}
+	}
+}
+
+// Bad ends are refused before anything is opened or created: the same pty
+// twice (by its path or a link to it: bridged to itself a guest would
+// read its own output back), a non-pty terminal, a tee file that cannot
+// be created.
+func TestBadEnds(t *testing.T) {
+	m1, s1, err := pty.Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m1.Close()
+	defer s1.Close()
+	m2, s2, err := pty.Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m2.Close()
+	defer s2.Close()
+	dir := t.TempDir()
+	link := filepath.Join(dir, "link")
+	if err := os.Symlink(s1.Name(), link); err != nil {
+		t.Fatal(err)
+	}
+	plain := filepath.Join(dir, "plain")
+	os.WriteFile(plain, []byte("x"), 0o644)
+	tee := filepath.Join(dir, "no", "such", "dir", "log")
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		args []string
+		err  string
+	}{
+		{[]string{s1.Name(), s1.Name()}, s1.Name() + " and " + s1.Name() + ": both ends are the same terminal"},
+		{[]string{s1.Name(), link}, "both ends are the same terminal"},
+		{[]string{s1.Name(), plain}, plain + ": not a terminal"},
+		{[]string{"/dev/ptmx", s1.Name()}, "/dev/ptmx: not a terminal"},
+		{[]string{"-tee", tee, s1.Name(), s2.Name()}, tee + ": no such file or directory"},
+		{[]string{"-tee", fifo, s1.Name(), s2.Name()}, fifo + ": no such device or address"}, // nobody reads it
+		{[]string{"-tee", dir, s1.Name(), s2.Name()}, dir + ": is a directory"},
+	} {
+		var out, errb lockedBuffer
+		code := run(c.args, nil, &out, &errb)
+		if code != 1 || !strings.Contains(errb.String(), c.err) || out.String() != "" {
+			t.Errorf("ptybridge %q: exit %d, stdout %q, stderr %q", c.args, code, out.String(), errb.String())
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "no")); !os.IsNotExist(err) {
+		t.Errorf("a failed run created %s", filepath.Join(dir, "no"))
 	}
 }
 

@@ -88,6 +88,18 @@ func FuzzGetopt(f *testing.F) {
 
 // Argument errors are reported before any device is touched, so they run
 // without privileges or a namespace. Expected texts are the C tunctl's.
+// A name that does not fit IFNAMSIZ is refused before anything is opened
+// (the C tool cuts it and acts on another name).
+func TestRunNameTooLong(t *testing.T) {
+	for _, args := range [][]string{{"-t", "0123456789abcdef"}, {"-d", "0123456789abcdefghij"}, {"-b", "-t", "averyveryveryverylong%d"}} {
+		var out, errb bytes.Buffer
+		code := run(append([]string{"tunctl", "-f", "/nonexistent/clone"}, args...), nil, &out, &errb)
+		if code != 1 || out.Len() != 0 || !strings.Contains(errb.String(), "is longer than 15 bytes, the longest interface name; nothing done\n") {
+			t.Errorf("tunctl %q: exit %d, stdout %q, stderr %q", args, code, out.String(), errb.String())
+		}
+	}
+}
+
 func TestRunArgumentErrors(t *testing.T) {
 	const usageText = "Create: tunctl [-b] [-u owner] [-g group] [-t device-name] [-f tun-clone-device]\n" +
 		"Delete: tunctl -d device-name [-f tun-clone-device]\n\n" +

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -27,6 +28,9 @@ func (s *session) issue(line string) int {
 	switch word {
 	case "quit":
 		s.quit = true
+		if s.json {
+			return s.local("quit", "")
+		}
 		return 0
 	case "help":
 		return s.help(line)
@@ -83,10 +87,43 @@ func (s *session) exchange(command string) *mconsole.Reply {
 	r, err := s.client.Command(context.Background(), command)
 	if err != nil {
 		s.noAnswer = true
-		fmt.Fprintf(s.stderr, "uml_mconsole: %s\n", s.describe(err))
+		s.fail(command, err, s.describe(err))
 		return nil
 	}
 	return r
+}
+
+// fail reports a command that failed on this side (no answer, a file
+// that cannot be read, ...): a line on stderr and, with --json, an object
+// on stdout too, so a program reading one object per command never waits
+// for one that does not come. Its err is the negated errno of the
+// failure, as the kernel reports its own errors.
+func (s *session) fail(command string, err error, msg string) {
+	fmt.Fprintf(s.stderr, "uml_mconsole: %s\n", msg)
+	if s.json {
+		s.printJSON(result{UMID: s.res.Name, Command: command, OK: false, Err: -int32(errnoOf(err)), Output: msg})
+	}
+}
+
+// errnoOf is the errno that best names a local failure.
+func errnoOf(err error) syscall.Errno {
+	var en syscall.Errno
+	var ns *mconsole.NotSocketError
+	switch {
+	case errors.Is(err, mconsole.ErrTimeout):
+		return syscall.ETIMEDOUT
+	case errors.Is(err, mconsole.ErrStale):
+		return syscall.ECONNREFUSED
+	case errors.Is(err, mconsole.ErrNoSuchUMID):
+		return syscall.ENOENT
+	case errors.As(err, &ns):
+		return syscall.ENOTSOCK
+	case errors.Is(err, mconsole.ErrMalformed):
+		return syscall.EPROTO
+	case errors.As(err, &en):
+		return en
+	}
+	return syscall.EIO
 }
 
 // describe says in one line why a command got no answer.
@@ -102,6 +139,8 @@ func (s *session) describe(err error) string {
 		return fmt.Sprintf("%s: nobody listens on the socket: the guest is gone (stale socket)", name)
 	case errors.Is(err, mconsole.ErrNoSuchUMID):
 		return fmt.Sprintf("%s: the socket has disappeared: the guest is gone", name)
+	case errors.Is(err, syscall.EPROTOTYPE):
+		return fmt.Sprintf("%s: not a UML mconsole socket (a stream or seqpacket socket, not a datagram one)", name)
 	case errors.Is(err, mconsole.ErrMalformed):
 		var e *mconsole.Error
 		if errors.As(err, &e) {
@@ -144,7 +183,7 @@ func (s *session) help(line string) int {
 func (s *session) switchTo(name string) int {
 	res, err := mconsole.Resolve(name)
 	if err != nil {
-		fmt.Fprintf(s.stderr, "uml_mconsole: switch: %v\n", err)
+		s.fail("switch "+name, err, fmt.Sprintf("switch: %v", err))
 		return 1
 	}
 	s.res = res
@@ -152,7 +191,7 @@ func (s *session) switchTo(name string) int {
 		s.client.Close()
 		s.client = nil
 	}
-	return s.local("switch", fmt.Sprintf("Switched to '%s'\n", name))
+	return s.local("switch "+name, fmt.Sprintf("Switched to '%s'\n", name))
 }
 
 // log enters text, or a file's contents with -f, into the guest's kernel
@@ -160,26 +199,36 @@ func (s *session) switchTo(name string) int {
 // and ends with a newline of its own when the text has none; it exits 0
 // unless the guest could not be reached or the file not read.
 func (s *session) log(arg string) int {
-	var text string
+	var src io.Reader = strings.NewReader(arg)
 	if strings.HasPrefix(arg, "-f") {
 		name := strings.TrimLeft(arg[2:], " \t")
-		b, err := os.ReadFile(name)
+		f, err := os.Open(name)
 		if err != nil {
-			fmt.Fprintf(s.stderr, "uml_mconsole: log -f: %v\n", err)
+			s.fail("log "+arg, err, fmt.Sprintf("log -f: %v", err))
 			return 1
 		}
-		text = string(b)
-	} else {
-		text = arg
+		defer f.Close()
+		// Read piece by piece: the whole file in memory would let a
+		// huge file or a device such as /dev/zero exhaust it.
+		src = f
 	}
+	buf := make([]byte, logChunk)
 	newline := false
-	for len(text) > 0 {
-		n := min(len(text), logChunk)
-		if s.exchangeLog("log "+text[:n]) != 0 {
+	for {
+		n, err := io.ReadFull(src, buf)
+		if n > 0 {
+			if s.exchangeLog("log "+string(buf[:n])) != 0 {
+				return 1
+			}
+			newline = buf[n-1] == '\n'
+		}
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			break
+		}
+		if err != nil {
+			s.fail("log "+arg, err, fmt.Sprintf("log %s: %v", arg, err))
 			return 1
 		}
-		newline = text[n-1] == '\n'
-		text = text[n:]
 	}
 	if !newline {
 		if s.exchangeLog("log \n") != 0 {
@@ -206,8 +255,12 @@ func (s *session) interrupt() int {
 		return s.local("int", "Cannot determine the PID of your UML session, not sending signal.\n")
 	}
 	if err := syscall.Kill(pid, syscall.SIGINT); err != nil {
-		fmt.Fprintf(s.stderr, "uml_mconsole: int: SIGINT to pid %d: %v\n", pid, err)
+		s.fail("int", err, fmt.Sprintf("int: SIGINT to pid %d: %v", pid, err))
 		return 1
+	}
+	if s.json {
+		// The C client prints nothing; --json owes one object per command.
+		s.printJSON(result{UMID: s.res.Name, Command: "int", OK: true})
 	}
 	return 0
 }

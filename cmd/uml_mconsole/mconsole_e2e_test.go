@@ -5,6 +5,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -200,6 +201,59 @@ sleep 100`,
 		t.Logf("the C client piped: %q", c.stdout)
 	})
 
+	// Piped, the answers are the C client's lines without its prompts and
+	// echoed input, blank lines included (both send them and the guest
+	// answers "ERR Unknown command").
+	t.Run("piped like C", func(t *testing.T) {
+		in := "version\n\nremove ubd9\n   \nno-such-command\nquit\nversion\n"
+		c := runClient(t, work, in, 10*time.Second, theirs, g.UMID)
+		o := runClient(t, work, in, 10*time.Second, ours, g.UMID)
+		prompt := "(" + g.UMID + ") "
+		if len(g.UMID) > 10 {
+			prompt = "(" + g.UMID[:10] + ") "
+		}
+		var want []string
+		for _, l := range strings.SplitAfter(c.stdout, "\n") {
+			if l != "" && !strings.HasPrefix(l, prompt) {
+				want = append(want, l)
+			}
+		}
+		if o.stdout != strings.Join(want, "") || o.status != c.status || o.stderr != "" {
+			t.Errorf("piped:\n C:   %v\n ours: %v", c, o)
+		}
+	})
+
+	// Names that exist but are no guest's socket: a message naming the
+	// file and what it is, status 1, one JSON object with --json.
+	t.Run("not a socket", func(t *testing.T) {
+		plain := filepath.Join(work, "log.txt")
+		for _, c := range []struct{ target, want string }{
+			{plain, plain + ": is a regular file, not an mconsole socket"},
+			{filepath.Dir(sock), filepath.Dir(sock) + ": is a directory, not an mconsole socket"},
+		} {
+			o := runClient(t, work, "", 10*time.Second, ours, c.target, "version")
+			if o.status != 1 || o.stdout != "" || !strings.Contains(o.stderr, c.want) {
+				t.Errorf("%s: %v", c.target, o)
+			}
+			o = runClient(t, work, "", 10*time.Second, ours, "--json", c.target, "version")
+			var r map[string]any
+			if err := json.Unmarshal([]byte(o.stdout), &r); err != nil || r["ok"] != false || r["err"] != float64(-88) {
+				t.Errorf("--json %s: %v (%v)", c.target, o, err)
+			}
+		}
+	})
+
+	// With HOME unset the C client skips ~/.uml (and the kernel would not
+	// have made it); ours finds the home in the password database.
+	t.Run("HOME unset", func(t *testing.T) {
+		cmd := exec.Command(ours, g.UMID, "version")
+		cmd.Env = []string{"PATH=/usr/bin:/bin"}
+		out, err := cmd.Output()
+		if err != nil || !strings.HasPrefix(string(out), "OK Linux") {
+			t.Errorf("HOME unset: %q %v", out, err)
+		}
+	})
+
 	t.Run("interactive", func(t *testing.T) { interactive(t, ours, g.UMID) })
 
 	// stop freezes the guest (its ping pauses) but the console still
@@ -268,6 +322,27 @@ sleep 100`,
 		}
 		if o := runClient(t, work, "", 10*time.Second, ours, g.UMID, "version"); !strings.HasPrefix(o.stdout, "OK Linux") {
 			t.Errorf("after SIGCONT: %v", o)
+		}
+
+		// Frozen again: --json still prints one object, and --list
+		// finishes in its probe time, leaving the silent guest out.
+		if err := syscall.Kill(g.Pid(), syscall.SIGSTOP); err != nil {
+			t.Fatal(err)
+		}
+		defer syscall.Kill(g.Pid(), syscall.SIGCONT)
+		o = runClient(t, work, "", 10*time.Second, ours, "--json", "-t", "1", g.UMID, "version")
+		var r map[string]any
+		if err := json.Unmarshal([]byte(o.stdout), &r); err != nil || r["ok"] != false || r["err"] != float64(-110) || o.status != 1 {
+			t.Errorf("frozen --json: %v (%v)", o, err)
+		}
+		start = time.Now()
+		o = runClient(t, work, "", 10*time.Second, ours, "--list")
+		if took := time.Since(start); o.status != 0 || strings.Contains(o.stdout, g.UMID) || took > 5*time.Second {
+			t.Errorf("--list with the guest frozen: %v after %v", o, took)
+		}
+		syscall.Kill(g.Pid(), syscall.SIGCONT)
+		if o := runClient(t, work, "", 10*time.Second, ours, g.UMID, "version"); !strings.HasPrefix(o.stdout, "OK Linux") {
+			t.Errorf("after the second SIGCONT: %v", o)
 		}
 	})
 

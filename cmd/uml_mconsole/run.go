@@ -87,7 +87,9 @@ opts:
 				v = args[i]
 			}
 			secs, err := strconv.ParseFloat(v, 64)
-			if err != nil || secs <= 0 || secs > 1e6 {
+			// Written so that NaN fails too; under a millisecond the
+			// duration would round to the client's default.
+			if err != nil || !(secs >= 0.001 && secs <= 1e6) {
 				fmt.Fprintf(stderr, "uml_mconsole: bad timeout %q: want a positive number of seconds\n", v)
 				return 1
 			}
@@ -114,7 +116,12 @@ opts:
 	}
 	res, err := mconsole.Resolve(args[0])
 	if err != nil {
-		fmt.Fprintf(stderr, "uml_mconsole: %v\n", err)
+		if len(args) == 1 {
+			fmt.Fprintf(stderr, "uml_mconsole: %v\n", err)
+			return 1
+		}
+		s.res = &mconsole.Resolution{Name: args[0]}
+		s.fail(strings.Join(args[1:], " "), err, err.Error())
 		return 1
 	}
 	s.res = res
@@ -183,15 +190,13 @@ func (s *session) interactive(tty *os.File) int {
 
 // piped reads one command per line from a pipe or file and prints only the
 // answers: no prompt, no echo (the C client mixes both into its output).
+// Blank lines are sent as the C client sends them (the guest answers "ERR
+// Unknown command"), so the answers line up with the C client's.
 func (s *session) piped(r io.Reader) int {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64*1024), 1024*1024)
 	for !s.quit && sc.Scan() {
-		line := sc.Text()
-		if strings.TrimSpace(line) == "" {
-			continue
-		}
-		s.issue(line)
+		s.issue(sc.Text())
 	}
 	if err := sc.Err(); err != nil {
 		fmt.Fprintf(s.stderr, "uml_mconsole: reading commands: %v\n", err)
@@ -212,9 +217,14 @@ func (s *session) list() int {
 		// one hold up the whole listing for the full default timeout.
 		probe = listProbeTimeout
 	}
-	guests, err := mconsole.List(context.Background(), mconsole.UMLDir(), probe)
+	dir := mconsole.UMLDir()
+	if dir == "" {
+		fmt.Fprintln(s.stderr, "uml_mconsole: cannot list guests: no home directory ($HOME is not set) to find ~/.uml in")
+		return 1
+	}
+	guests, err := mconsole.List(context.Background(), dir, probe)
 	if err != nil {
-		fmt.Fprintf(s.stderr, "uml_mconsole: listing %s: %v\n", mconsole.UMLDir(), err)
+		fmt.Fprintf(s.stderr, "uml_mconsole: listing %s: %v\n", dir, err)
 		return 1
 	}
 	for _, g := range guests {

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -78,14 +79,94 @@ func TestLogChunks(t *testing.T) {
 	if rc, _, errs := runIn("", g.Socket, "log", "-f", "/nonexistent/file"); rc != 1 || !strings.Contains(errs, "/nonexistent/file") {
 		t.Fatalf("missing file: rc %d err %q", rc, errs)
 	}
+	dir := t.TempDir()
+	if rc, out, errs := runIn("", g.Socket, "log", "-f", dir); rc != 1 || out != "" || !strings.Contains(errs, dir+": is a directory") {
+		t.Fatalf("directory: rc %d out %q err %q", rc, out, errs)
+	}
 }
 
 func TestPipedNoPromptNoEcho(t *testing.T) {
 	g := fakeGuest(t)
 	rc, out, errs := runIn("version\n\nfoo\nmconsole-version\nquit\nversion\n", g.Socket)
-	want := "OK Linux (none) 6.1.0 #1 x86_64\nERR Unknown command\numl_mconsole client version 2\n"
+	// The blank line is sent, as the C client sends it.
+	want := "OK Linux (none) 6.1.0 #1 x86_64\nERR Unknown command\nERR Unknown command\numl_mconsole client version 2\n"
 	if rc != 0 || out != want || errs != "" {
 		t.Fatalf("rc %d out %q err %q", rc, out, errs)
+	}
+}
+
+// Every command prints one JSON object with --json, also when it got no
+// answer or failed on this side, and stdout holds nothing else.
+func TestJSONLocalFailures(t *testing.T) {
+	g := fakeGuest(t)
+	dir := t.TempDir()
+	stale := filepath.Join(dir, "stale")
+	l, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: stale, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	plain := filepath.Join(dir, "plain")
+	os.WriteFile(plain, nil, 0o644)
+	for _, c := range []struct {
+		args []string
+		err  int32
+		msg  string
+	}{
+		{[]string{"-t", "0.2", g.Socket, "freeze"}, -110, "no reply within"},
+		{[]string{stale, "version"}, -111, "nobody listens"},
+		{[]string{filepath.Join(dir, "none"), "version"}, -2, "no such umid"},
+		{[]string{plain, "version"}, -88, "not an mconsole socket"},
+		{[]string{g.Socket, "log", "-f", filepath.Join(dir, "none")}, -2, "log -f"},
+		{[]string{g.Socket, "switch", "nosuch-umid"}, -2, "switch"},
+	} {
+		rc, out, errs := runIn("", append([]string{"--json"}, c.args...)...)
+		var r result
+		dec := json.NewDecoder(strings.NewReader(out))
+		if err := dec.Decode(&r); err != nil || dec.More() {
+			t.Errorf("%v: stdout %q is not one JSON object: %v", c.args, out, err)
+			continue
+		}
+		if rc != 1 || r.OK || r.Err != c.err || !strings.Contains(r.Output, c.msg) || !strings.Contains(errs, c.msg) {
+			t.Errorf("%v: rc %d %+v stderr %q", c.args, rc, r, errs)
+		}
+	}
+}
+
+// A stream socket (a uml_switch control socket, say) is not taken for a
+// guest.
+func TestStreamSocket(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ctl")
+	l, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	rc, out, errs := runIn("", path, "version")
+	if rc != 1 || out != "" || !strings.Contains(errs, path+": not a UML mconsole socket") {
+		t.Fatalf("rc %d out %q err %q", rc, out, errs)
+	}
+}
+
+// Local commands that print nothing in text mode still print their object.
+func TestJSONQuietLocalCommands(t *testing.T) {
+	g := fakeGuest(t)
+	rc, out, _ := runIn("", "--json", g.Socket, "quit")
+	var r result
+	if err := json.Unmarshal([]byte(out), &r); err != nil || rc != 0 || !r.OK || r.Command != "quit" {
+		t.Fatalf("quit: rc %d out %q", rc, out)
+	}
+}
+
+func TestBadTimeout(t *testing.T) {
+	for _, v := range []string{"NaN", "nan", "0", "-1", "1e-9", "Inf", "abc", ""} {
+		rc, out, errs := runIn("", "-t", v, "g", "version")
+		if rc != 1 || out != "" || !strings.Contains(errs, "bad timeout") {
+			t.Errorf("-t %q: rc %d out %q err %q", v, rc, out, errs)
+		}
+	}
+	if rc, _, errs := runIn("", "--timeout=NaN", "g", "version"); rc != 1 || !strings.Contains(errs, "bad timeout") {
+		t.Errorf("--timeout=NaN: rc %d err %q", rc, errs)
 	}
 }
 
@@ -165,5 +246,21 @@ func TestFixFilenames(t *testing.T) {
 		if got := fixFilenames(in, &warn); got != want {
 			t.Errorf("%q -> %q, want %q", in, got, want)
 		}
+	}
+}
+
+// Options count only before UMID: after it they are words of the command,
+// sent as the C client sends them (the guest then says it does not know it).
+func TestOptionsAfterUMIDAreTheCommand(t *testing.T) {
+	g := fakeGuest(t)
+	for _, args := range [][]string{{"-t", "3", "version"}, {"--json", "version"}, {"--timeout=3"}, {"-l"}} {
+		rc, out, errs := runIn("", append([]string{g.Socket}, args...)...)
+		if rc != 1 || out != "ERR Unknown command\n" || errs != "" {
+			t.Errorf("%q: rc %d out %q err %q", args, rc, out, errs)
+		}
+	}
+	want := []string{"-t 3 version", "--json version", "--timeout=3", "-l"}
+	if got := g.Commands(); strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("guest got %q, want %q", got, want)
 	}
 }

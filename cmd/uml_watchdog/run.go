@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/umlutils/umlutils/mconsole"
@@ -20,6 +21,11 @@ var (
 )
 
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) == 4 && (args[0] == "-pid" && args[2] == "-mconsole" || args[0] == "-mconsole" && args[2] == "-pid") {
+		// The C helper takes both and acts on one; say which is wrong.
+		fmt.Fprintf(stderr, "uml_watchdog: -pid and -mconsole exclude each other\n%s", usage)
+		return 1
+	}
 	if len(args) != 2 {
 		fmt.Fprint(stderr, usage)
 		return 1
@@ -30,6 +36,12 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		pid, err := strconv.Atoi(args[1])
 		if err != nil || pid <= 1 {
 			fmt.Fprintf(stderr, "uml_watchdog: bad pid %q\n%s", args[1], usage)
+			return 1
+		}
+		// As the C helper does (kill(pid, 0)), refuse a pid that names no
+		// process before saying we are ready: there is no guest to guard.
+		if err := syscall.Kill(pid, 0); err != nil {
+			fmt.Fprintf(stderr, "uml_watchdog: pid %d: %v\n", pid, err)
 			return 1
 		}
 		expire = func() error { return mconsole.KillGuest(pid, killInterval) }

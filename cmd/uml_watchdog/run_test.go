@@ -120,6 +120,31 @@ func TestPidModeKillsTheWholeTree(t *testing.T) {
 	}
 }
 
+// A pid that names no process is refused before the ready byte, as the C
+// helper refuses it (kill(pid, 0) fails, exit 1).
+func TestDeadPidRefused(t *testing.T) {
+	cmd := exec.Command("true")
+	if err := cmd.Run(); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	pid := strconv.Itoa(cmd.Process.Pid)
+	rc := run([]string{"-pid", pid}, strings.NewReader(""), &out, &errb)
+	if rc != 1 || out.Len() != 0 || !strings.Contains(errb.String(), "pid "+pid+": no such process") {
+		t.Fatalf("rc %d out %q err %q", rc, out.String(), errb.String())
+	}
+}
+
+func TestBothModesRefused(t *testing.T) {
+	for _, args := range [][]string{{"-pid", "2", "-mconsole", "/x"}, {"-mconsole", "/x", "-pid", "2"}} {
+		var out, errb bytes.Buffer
+		rc := run(args, strings.NewReader(""), &out, &errb)
+		if rc != 1 || out.Len() != 0 || !strings.Contains(errb.String(), "exclude each other") {
+			t.Errorf("%q: rc %d out %q err %q", args, rc, out.String(), errb.String())
+		}
+	}
+}
+
 func TestUsage(t *testing.T) {
 	for _, args := range [][]string{{}, {"-pid"}, {"-pid", "x"}, {"-pid", "1"}, {"-foo", "1"}} {
 		var out, errb bytes.Buffer
