@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/user"
 	"strconv"
@@ -103,7 +102,7 @@ func run(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 		return 1
 	}
 	if del {
-		return deleteDevice(stdout, stderr, name, clone, dev, kind)
+		return deleteDevice(stdout, stderr, clone, dev, kind)
 	}
 	return createDevice(stdout, stderr, clone, dev, kind, owner, group, brief)
 }
@@ -181,21 +180,13 @@ func createDevice(stdout, stderr io.Writer, clone, dev string, kind tuntap.Kind,
 }
 
 // deleteDevice clears persistence. Unlike the C tool, which always attaches
-// as a tap (and so fails on tun devices), it uses the device's own kind.
-// Unlike it too, a name that names no interface at all is an error: the C
-// tool creates such a device, drops it at once and reports it deleted
-// (an empty name or a "%d" template included).
-func deleteDevice(stdout, stderr io.Writer, name, clone, dev string, kind tuntap.Kind) int {
-	info, err := tuntap.Lookup(dev)
-	switch {
-	case err == nil:
+// as a tap (and so fails on tun devices), it uses the device's own kind;
+// like it, a name that does not exist is created and dropped at once and
+// reported as done, so cleanup scripts that delete what may be gone keep
+// their exit status 0.
+func deleteDevice(stdout, stderr io.Writer, clone, dev string, kind tuntap.Kind) int {
+	if info, err := tuntap.Lookup(dev); err == nil {
 		kind = info.Kind
-	case errors.Is(err, tuntap.ErrNoDevice):
-		if _, ierr := net.InterfaceByName(dev); ierr != nil {
-			fmt.Fprintf(stderr, "%s: '%s': no such tun/tap device; nothing done\n", name, dev)
-			return 1
-		}
-		// Another kind of interface: TUNSETIFF refuses it, as in C.
 	}
 	q, err := tuntap.Attach(clone, dev, kind)
 	if err != nil {

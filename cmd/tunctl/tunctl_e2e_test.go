@@ -102,6 +102,7 @@ func TestE2ETunctlMatchesC(t *testing.T) {
 		{args: []string{"-d", "ut0"}, dev: "ut0"},
 		{args: []string{"-d", "ut1", "-b"}, dev: "ut1"},
 		{args: []string{"-dut2"}, dev: "ut2"},
+		{args: []string{"-d", "nosuch0"}, dev: "nosuch0"},
 	}
 	for _, c := range cases {
 		var pre []string
@@ -138,8 +139,7 @@ func TestE2ETunctlMatchesC(t *testing.T) {
 
 // Where ours refuses what the C tool does silently: a name longer than 15
 // bytes (the C tool cuts it, so -d removes another device that shares the
-// first 15 bytes) and -d of a name that is no interface (the C tool creates
-// it, drops it and says it deleted it). A message, status 1, nothing done.
+// first 15 bytes). A message, status 1, nothing done.
 func TestE2ETunctlRefusesWhatCGuesses(t *testing.T) {
 	b := testbed.Get(t)
 	ours := b.Tool(t, "tunctl")
@@ -155,9 +155,6 @@ func TestE2ETunctlRefusesWhatCGuesses(t *testing.T) {
 	}{
 		{[]string{"-d", long}, "'" + long + "' is longer than 15 bytes"},
 		{[]string{"-t", long}, "'" + long + "' is longer than 15 bytes"},
-		{[]string{"-d", "nosuch0"}, "'nosuch0': no such tun/tap device"},
-		{[]string{"-d", "tap%d"}, "'tap%d': no such tun/tap device"},
-		{[]string{"-d", ""}, "'': no such tun/tap device"},
 	} {
 		r := inNS(t, ns, append([]string{ours}, c.args...)...)
 		if r.code != 1 || r.stdout != "" || !strings.Contains(r.stderr, c.msg) {
