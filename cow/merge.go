@@ -67,7 +67,9 @@ func (in *inputs) close() {
 // order the C uml_moo does (so the first complaint is the same), plus the
 // in-use checks. forWrite opens the backing file for an in-place merge.
 func openInputs(cowPath string, opts Options, forWrite bool) (*inputs, error) {
-	c, err := Open(cowPath)
+	// The bitmap is read only once the header's size matched the backing
+	// file's: a corrupt size must not make us read gigabytes first.
+	c, err := openHeader(cowPath)
 	if err != nil {
 		return nil, err
 	}
@@ -122,6 +124,9 @@ func openInputs(cowPath string, opts Options, forWrite bool) (*inputs, error) {
 		if size != c.Size {
 			return fail(&MismatchError{Field: "size", Header: c.Size, Actual: size, Backing: in.backPath})
 		}
+	}
+	if err := c.readBitmap(); err != nil {
+		return fail(err)
 	}
 	if !opts.Force {
 		if forWrite {

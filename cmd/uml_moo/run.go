@@ -90,11 +90,8 @@ positional:
 
 	var siblings []string
 	backing := opts.Backing
-	if c, err := cow.Open(cowPath); err == nil {
-		if backing == "" {
-			backing = c.BackingFile
-		}
-		c.Close()
+	if h, err := cow.ReadHeader(cowPath); err == nil && backing == "" {
+		backing = h.BackingFile
 	}
 	if opts.Force {
 		warnInUse(stderr, prog, "COW file", cowPath)
