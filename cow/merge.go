@@ -164,7 +164,7 @@ func Merge(ctx context.Context, cowPath, newPath string, opts Options) error {
 	if err != nil {
 		return err
 	}
-	m := &merger{in: in, opts: opts, out: out.f, outBlock: out.block}
+	m := &merger{in: in, opts: opts, out: out.f, outPath: newPath, outBlock: out.block}
 	if err := m.mergeAll(ctx); err != nil {
 		out.abort()
 		return err
@@ -182,7 +182,7 @@ func MergeInPlace(ctx context.Context, cowPath string, opts Options) error {
 		return err
 	}
 	defer in.close()
-	m := &merger{in: in, opts: opts, out: in.back, inPlace: true, outBlock: isBlockDevice(in.backStat)}
+	m := &merger{in: in, opts: opts, out: in.back, outPath: in.backPath, inPlace: true, outBlock: isBlockDevice(in.backStat)}
 	if err := m.mergeDirty(ctx); err != nil {
 		return err
 	}

@@ -83,15 +83,22 @@ positional:
 	}
 	cowPath := args[0]
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
 	bar := newProgress(stderr)
 	opts.Progress = bar.update
 
 	var siblings []string
 	backing := opts.Backing
-	if h, err := cow.ReadHeader(cowPath); err == nil && backing == "" {
-		backing = h.BackingFile
+	if h, err := cow.ReadHeader(cowPath); err == nil {
+		if backing == "" {
+			backing = h.BackingFile
+		}
+		if h.Broken64 {
+			// The C tool's notice, on stdout as there, for scripts that
+			// expect it.
+			fmt.Fprintln(stdout, "read_cow_header - broken V3 file with 64-bit layout - recovering content.")
+		}
 	}
 	if opts.Force {
 		warnInUse(stderr, prog, "COW file", cowPath)

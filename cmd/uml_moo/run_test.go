@@ -97,7 +97,7 @@ func TestBadInput(t *testing.T) {
 		{"unknown version", func(t *testing.T, s *setup) { s.patch(t, 4, be32(7)) }, []string{"$COW", "version 7"}},
 		{"not a COW file", func(t *testing.T, s *setup) { s.patch(t, 0, []byte("\x7fELF")) }, []string{"$COW", "not the COW magic"}},
 		{"truncated header", func(t *testing.T, s *setup) { os.Truncate(s.cow, 2000) }, []string{"$COW", "v3 header needs 4128 bytes"}},
-		{"truncated bitmap", func(t *testing.T, s *setup) { os.Truncate(s.cow, 8192+100) }, []string{"$COW", "bitmap", "past the end"}},
+		{"truncated bitmap", func(t *testing.T, s *setup) { os.Truncate(s.cow, 8192+100) }, []string{"Reading COW bitmap: $COW", "bitmap", "past the end"}},
 		{"truncated data", func(t *testing.T, s *setup) { os.Truncate(s.cow, 12288+4096) }, []string{"$COW", "dirty sector", "past the end"}},
 		{"size beyond the backing file", func(t *testing.T, s *setup) { s.patch(t, 12, binary.BigEndian.AppendUint64(nil, 4<<20)) },
 			[]string{`Size mismatch (4194304 vs 2097152) of COW header vs backing file "$BACKING"`}},
@@ -117,6 +117,10 @@ func TestBadInput(t *testing.T) {
 			}
 		}, []string{"COW file $COW is in use", "--force"}},
 		{"missing COW file", func(t *testing.T, s *setup) { os.Remove(s.cow) }, []string{"COW file open: $COW: No such file or directory"}},
+		{"COW file is a directory", func(t *testing.T, s *setup) {
+			os.Remove(s.cow)
+			os.Mkdir(s.cow, 0o755)
+		}, []string{"COW file open: $COW: Is a directory"}},
 	} {
 		for _, inPlace := range []bool{false, true} {
 			name := tc.name
@@ -201,5 +205,23 @@ func TestProgressBar(t *testing.T) {
 	q.finish()
 	if quiet.Len() != 0 {
 		t.Fatalf("progress drawn on a non-terminal: %q", quiet.String())
+	}
+}
+
+// The C tool tells on stdout that it recovers a broken 64-bit v3 header,
+// success or not; so do we.
+func TestBroken64Notice(t *testing.T) {
+	s := newSetup(t, 4)
+	const notice = "read_cow_header - broken V3 file with 64-bit layout - recovering content.\n"
+	if code, out, errs := moo(s.cow, s.out); code != 0 || out != notice || errs != "" {
+		t.Fatalf("exit %d, stdout %q, stderr %q", code, out, errs)
+	}
+	when := time.Unix(2_000_000_000, 0)
+	os.Chtimes(s.backing, when, when)
+	if code, out, errs := moo("-d", s.cow); code != 1 || out != notice || !strings.Contains(errs, "mtime mismatch") {
+		t.Fatalf("exit %d, stdout %q, stderr %q", code, out, errs)
+	}
+	if code, out, _ := moo(newSetup(t, 3).cow, s.out); code != 0 || out != "" {
+		t.Fatalf("v3: exit %d, stdout %q", code, out)
 	}
 }
