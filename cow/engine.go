@@ -23,7 +23,7 @@ type merger struct {
 	opts     Options
 	out      *os.File
 	outPath  string // out's name for messages: the user's, not the temporary one
-	outBlock bool // out cannot hold holes: write zeros too
+	outBlock bool   // out cannot hold holes: write zeros too
 	inPlace  bool
 }
 

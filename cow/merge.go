@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // Options tune a merge.
@@ -176,6 +178,12 @@ func Merge(ctx context.Context, cowPath, newPath string, opts Options) error {
 // and flushes it to disk (uml_moo -d). Every other COW file on that
 // backing file becomes invalid (see Siblings). It refuses when the COW
 // file or the backing file is in use unless opts.Force.
+//
+// When it fails or is cancelled part way, the backing file holds some of
+// the dirty sectors and gets its old mtime back: only sectors the COW file
+// overrides were written, so the COW file over it still shows the same
+// disk, and calling MergeInPlace again finishes the merge (with a changed
+// mtime the size/mtime check would refuse it).
 func MergeInPlace(ctx context.Context, cowPath string, opts Options) error {
 	in, err := openInputs(cowPath, opts, true)
 	if err != nil {
@@ -183,13 +191,20 @@ func MergeInPlace(ctx context.Context, cowPath string, opts Options) error {
 	}
 	defer in.close()
 	m := &merger{in: in, opts: opts, out: in.back, outPath: in.backPath, inPlace: true, outBlock: isBlockDevice(in.backStat)}
-	if err := m.mergeDirty(ctx); err != nil {
-		return err
+	err = m.mergeDirty(ctx)
+	if err == nil {
+		if err = in.back.Sync(); err != nil {
+			err = opErr(OpSync, in.backPath, err)
+		}
 	}
-	if err := in.back.Sync(); err != nil {
-		return opErr(OpSync, in.backPath, err)
+	if err != nil && !m.outBlock {
+		mtime := unix.NsecToTimespec(in.backStat.ModTime().UnixNano())
+		omit := unix.Timespec{Nsec: unix.UTIME_OMIT} // keep the atime
+		if uerr := unix.UtimesNanoAt(unix.AT_FDCWD, in.backPath, []unix.Timespec{omit, mtime}, 0); uerr != nil {
+			return errors.Join(err, opErr(OpWriteData, in.backPath, fmt.Errorf("restoring its mtime: %w", uerr)))
+		}
 	}
-	return nil
+	return err
 }
 
 // output is the destination of Merge.

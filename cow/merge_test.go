@@ -426,3 +426,45 @@ func TestHugeSizeRefusedBeforeBitmap(t *testing.T) {
 		t.Errorf("refusing a corrupt size allocated %d MiB", n>>20)
 	}
 }
+
+// An in-place merge stopped part way gives the backing file its mtime
+// back: the COW file over it still shows the same disk, and running the
+// merge again finishes it.
+func TestMergeInPlaceInterruptedCanBeRerun(t *testing.T) {
+	fx := newFixture(t, 3, 4<<20, 0.3, 10)
+	want := reference(t, fx.backing, fx.sectors, 512)
+	before, err := os.Stat(fx.backing)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	calls := 0
+	stop := func(done, total int64) { calls++; cancel() }
+	if err := cow.MergeInPlace(ctx, fx.cow, cow.Options{Progress: stop}); !errors.Is(err, context.Canceled) || calls == 0 {
+		t.Fatalf("cancelled in-place merge: %v (progress calls %d)", err, calls)
+	}
+	after, err := os.Stat(fx.backing)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !after.ModTime().Equal(before.ModTime()) {
+		t.Fatalf("interrupted merge left mtime %v, want %v", after.ModTime(), before.ModTime())
+	}
+	if got, _ := os.ReadFile(fx.backing); bytes.Equal(got, want) {
+		t.Fatal("the merge was not interrupted part way; the test proves nothing")
+	}
+	out := filepath.Join(fx.dir, "new.img")
+	if err := cow.Merge(context.Background(), fx.cow, out, cow.Options{}); err != nil {
+		t.Fatalf("merging the COW file over the partly merged backing file: %v", err)
+	}
+	if got, _ := os.ReadFile(out); !bytes.Equal(got, want) {
+		t.Fatal("the COW file over the partly merged backing file shows another disk")
+	}
+	if err := cow.MergeInPlace(context.Background(), fx.cow, cow.Options{}); err != nil {
+		t.Fatalf("rerun: %v", err)
+	}
+	if got, _ := os.ReadFile(fx.backing); !bytes.Equal(got, want) {
+		t.Fatal("rerun did not finish the merge")
+	}
+}

@@ -131,6 +131,10 @@ positional:
 			return 130
 		}
 		fmt.Fprintln(stderr, message(prog, err))
+		var ce *cow.Error
+		if inPlace && errors.As(err, &ce) && (ce.Op == cow.OpReadData || ce.Op == cow.OpWriteData || ce.Op == cow.OpSync) {
+			fmt.Fprintf(stderr, "%s: %s may be partly merged; %s still matches it: run the same command again to finish\n", prog, backing, cowPath)
+		}
 		return 1
 	}
 	for _, s := range siblings {
