@@ -111,14 +111,20 @@ func Create(path, backing string, opts CreateOptions) (*Header, error) {
 	if err != nil {
 		return nil, &Error{Op: OpCreateCOW, Path: path, Err: err}
 	}
-	old, err := os.Stat(path)
+	// An existing symbolic link is written through, as the C tool's
+	// open(O_TRUNC) does: -f replaces the file it names, not the link.
+	target := path
+	if resolved, err := filepath.EvalSymlinks(path); err == nil {
+		target = resolved
+	}
+	old, err := os.Stat(target)
 	switch {
 	case err == nil:
 		if !opts.Force {
 			return nil, &Error{Op: OpCreateCOW, Path: path, Err: syscall.EEXIST}
 		}
 		if bst, err := os.Stat(h.BackingFile); err == nil && os.SameFile(old, bst) {
-			return nil, &Error{Op: OpCreateCOW, Path: path, Err: &SameFileError{Path: path, Role: "backing file"}}
+			return nil, &Error{Op: OpCreateCOW, Path: path, Err: &SameFileError{Path: path, Role: "backing file", What: "COW file"}}
 		}
 		if !old.Mode().IsRegular() {
 			return nil, &Error{Op: OpCreateCOW, Path: path, Err: errors.New("not a regular file")}
@@ -128,7 +134,7 @@ func Create(path, backing string, opts CreateOptions) (*Header, error) {
 	default:
 		return nil, opErr(OpCreateCOW, path, err)
 	}
-	tmp, f, err := createTemp(path)
+	tmp, f, err := createTemp(target)
 	if err != nil {
 		return nil, opErr(OpCreateCOW, path, err)
 	}
@@ -153,9 +159,9 @@ func Create(path, backing string, opts CreateOptions) (*Header, error) {
 		return nil, opErr(OpCreateCOW, path, err)
 	}
 	if opts.Force {
-		err = os.Rename(tmp, path)
+		err = os.Rename(tmp, target)
 	} else {
-		err = os.Link(tmp, path) // fails if path appeared meanwhile
+		err = os.Link(tmp, target) // fails if path appeared meanwhile
 		os.Remove(tmp)
 	}
 	if err != nil {

@@ -41,10 +41,16 @@ func (e *MismatchError) Error() string {
 type SameFileError struct {
 	Path string
 	Role string // "COW file" or "backing file"
+	// What the output is: "new image" (Merge) or "COW file" (Create).
+	What string
 }
 
 func (e *SameFileError) Error() string {
-	return fmt.Sprintf("new image %s is the %s itself", e.Path, e.Role)
+	what := e.What
+	if what == "" {
+		what = "new image"
+	}
+	return fmt.Sprintf("%s %s is the %s itself", what, e.Path, e.Role)
 }
 
 // ErrNoBackingPath: the header names no backing file and none was given.
