@@ -65,6 +65,13 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			if len(args) < 2 {
 				return usage()
 			}
+			if args[1] == "" {
+				// Most likely an unset variable in a script: the C tool
+				// fails to stat "", and falling back to the header's path
+				// would merge into a file the user did not name.
+				fmt.Fprintf(stderr, "Stating backing file: -b \"\": No such file or directory\n")
+				return 1
+			}
 			opts.Backing = args[1]
 			args = args[1:]
 		case "--force":

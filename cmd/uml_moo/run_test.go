@@ -225,3 +225,20 @@ func TestBroken64Notice(t *testing.T) {
 		t.Fatalf("v3: exit %d, stdout %q", code, out)
 	}
 }
+
+// -b "" (an unset variable in a script) fails like the C tool instead of
+// falling back to the header's backing file.
+func TestEmptyBackingOption(t *testing.T) {
+	s := newSetup(t, 3)
+	for _, args := range [][]string{{"-b", "", s.cow, s.out}, {"-d", "-b", "", s.cow}} {
+		if code, out, errs := moo(args...); code != 1 || out != "" || !strings.HasPrefix(errs, "Stating backing file: ") {
+			t.Errorf("%q: exit %d, stdout %q, stderr %q", args, code, out, errs)
+		}
+	}
+	if _, err := os.Stat(s.out); err == nil {
+		t.Error("an output file was written")
+	}
+	if s.backingSum(t) != s.sum {
+		t.Error("backing file changed")
+	}
+}
