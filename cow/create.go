@@ -79,21 +79,27 @@ func NewHeaderFor(backing string, opts CreateOptions) (*Header, error) {
 	if len(abs) > pathLenV3-1 {
 		return nil, &Error{Op: OpStatBacking, Path: abs, Err: fmt.Errorf("path of %d bytes does not fit the header's %d", len(abs), pathLenV3-1)}
 	}
-	f, err := os.Open(abs)
-	if err != nil {
-		return nil, opErr(OpStatBacking, abs, err)
-	}
-	defer f.Close()
-	st, err := f.Stat()
+	// Only a block device is opened (for its size): like the C tool and
+	// the kernel, a COW file may be made over a backing file its maker
+	// cannot read.
+	st, err := os.Stat(abs)
 	if err != nil {
 		return nil, opErr(OpStatBacking, abs, err)
 	}
 	if st.IsDir() {
 		return nil, &Error{Op: OpStatBacking, Path: abs, Err: syscall.EISDIR}
 	}
-	size, err := deviceSize(f, st)
-	if err != nil {
-		return nil, opErr(OpStatBacking, abs, err)
+	size := st.Size()
+	if isBlockDevice(st) {
+		f, err := os.Open(abs)
+		if err != nil {
+			return nil, opErr(OpStatBacking, abs, err)
+		}
+		size, err = deviceSize(f, st)
+		f.Close()
+		if err != nil {
+			return nil, opErr(OpStatBacking, abs, err)
+		}
 	}
 	return NewV3(abs, st.ModTime().Unix(), size, ss, align), nil
 }

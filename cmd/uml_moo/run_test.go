@@ -242,3 +242,24 @@ func TestEmptyBackingOption(t *testing.T) {
 		t.Error("backing file changed")
 	}
 }
+
+// --force merges a COW file a guest holds, loudly: the warning names the
+// file and the lock, and the merge succeeds.
+func TestForceWarns(t *testing.T) {
+	s := newSetup(t, 3)
+	f, err := os.OpenFile(s.cow, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := unix.FcntlFlock(f.Fd(), unix.F_OFD_SETLK, &unix.Flock_t{Type: unix.F_WRLCK}); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs := moo("--force", s.cow, s.out)
+	if code != 0 || out != "" || !strings.Contains(errs, "WARNING: --force: COW file "+s.cow+" is in use") {
+		t.Fatalf("exit %d, stdout %q, stderr %q", code, out, errs)
+	}
+	if _, err := os.Stat(s.out); err != nil {
+		t.Fatal(err)
+	}
+}
