@@ -96,6 +96,7 @@ positional:
 	opts.Progress = bar.update
 
 	var siblings []string
+	var before time.Time // the backing file's mtime before an in-place merge
 	backing := opts.Backing
 	if h, err := cow.ReadHeader(cowPath); err == nil {
 		if backing == "" {
@@ -119,6 +120,9 @@ positional:
 			dirs = append(dirs, d)
 		}
 		siblings, _ = cow.Siblings(dirs, backing, cowPath)
+		if st, err := os.Stat(backing); err == nil {
+			before = st.ModTime()
+		}
 	}
 
 	var err error
@@ -143,6 +147,9 @@ positional:
 			fmt.Fprintf(stderr, "%s: %s may be partly merged; %s still matches it: run the same command again to finish\n", prog, backing, cowPath)
 		}
 		return 1
+	}
+	if st, err := os.Stat(backing); err == nil && st.ModTime().Equal(before) {
+		siblings = nil // nothing was written (no dirty sector): they still match
 	}
 	for _, s := range siblings {
 		fmt.Fprintf(stderr, "%s: warning: %s also uses backing file %s; it no longer matches the merged file (its mtime changed) and its guest will refuse it\n", prog, s, backing)

@@ -263,3 +263,22 @@ func TestForceWarns(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// An in-place merge of a COW file without dirty sectors writes nothing,
+// so the other COW files on the backing file stay valid: no warning.
+func TestNoSiblingWarningWhenNothingWritten(t *testing.T) {
+	dir := t.TempDir()
+	back := filepath.Join(dir, "root_fs")
+	if err := os.WriteFile(back, make([]byte, 1<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	a, b := filepath.Join(dir, "a.cow"), filepath.Join(dir, "b.cow")
+	for _, c := range []string{a, b} {
+		if _, err := cow.Create(c, back, cow.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if code, out, errs := moo("-d", a); code != 0 || out != "" || errs != "" {
+		t.Fatalf("exit %d, stdout %q, stderr %q", code, out, errs)
+	}
+}
