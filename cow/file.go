@@ -113,7 +113,9 @@ func ReadHeader(path string) (*Header, error) {
 // as such instead of making us read (and allocate) a bitmap of gigabytes
 // from a sparse file.
 func openHeader(path string) (*File, error) {
-	f, err := os.Open(path)
+	// O_NONBLOCK: a FIFO named as the COW file must not hang the open
+	// (it is refused below); it changes nothing for files and devices.
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, opErr(OpOpenCOW, path, err)
 	}
@@ -132,6 +134,9 @@ func loadHeader(f *os.File, path string) (*File, error) {
 	}
 	if st.IsDir() {
 		return nil, opErr(OpOpenCOW, path, syscall.EISDIR)
+	}
+	if !st.Mode().IsRegular() && !isBlockDevice(st) {
+		return nil, opErr(OpOpenCOW, path, errors.New("not a regular file or block device"))
 	}
 	buf := make([]byte, MaxHeaderSize)
 	n, err := f.ReadAt(buf, 0)

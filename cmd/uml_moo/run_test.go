@@ -121,6 +121,12 @@ func TestBadInput(t *testing.T) {
 			os.Remove(s.cow)
 			os.Mkdir(s.cow, 0o755)
 		}, []string{"COW file open: $COW: Is a directory"}},
+		{"COW file is a FIFO", func(t *testing.T, s *setup) {
+			os.Remove(s.cow)
+			if err := unix.Mkfifo(s.cow, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}, []string{"COW file open: $COW: not a regular file or block device"}},
 	} {
 		for _, inPlace := range []bool{false, true} {
 			name := tc.name
