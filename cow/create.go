@@ -140,13 +140,12 @@ func Create(path, backing string, opts CreateOptions) (*Header, error) {
 	default:
 		return nil, opErr(OpCreateCOW, path, err)
 	}
-	tmp, f, err := createTemp(target)
+	f, err := newTempFile(target)
 	if err != nil {
 		return nil, opErr(OpCreateCOW, path, err)
 	}
 	fail := func(err error) (*Header, error) {
-		f.Close()
-		os.Remove(tmp)
+		f.discard()
 		return nil, opErr(OpCreateCOW, path, err)
 	}
 	if _, err := f.WriteAt(hdr, 0); err != nil {
@@ -156,35 +155,22 @@ func Create(path, backing string, opts CreateOptions) (*Header, error) {
 		return fail(err)
 	}
 	if old != nil {
-		if err := keepAttrs(f, old); err != nil {
+		if err := keepAttrs(f.File, old); err != nil {
 			return fail(err)
 		}
 	}
-	if err := f.Close(); err != nil {
-		os.Remove(tmp)
-		return nil, opErr(OpCreateCOW, path, err)
-	}
-	if opts.Force {
-		err = os.Rename(tmp, target)
-	} else {
-		err = os.Link(tmp, target) // fails if path appeared meanwhile
-		os.Remove(tmp)
-	}
-	if err != nil {
-		os.Remove(tmp)
+	// Without -f, linking fails if path appeared meanwhile.
+	if err := f.commit(opts.Force); err != nil {
 		return nil, opErr(OpCreateCOW, path, err)
 	}
 	return h, nil
 }
 
-// createTemp creates a new file beside path, mode 0644 less the umask
-// (what creat(path, 0644) would give).
+// createTemp creates a new file with a hidden name beside path, mode 0644
+// less the umask (what creat(path, 0644) would give).
 func createTemp(path string) (string, *os.File, error) {
-	dir, base := filepath.Split(path)
 	for i := 0; ; i++ {
-		var r [6]byte
-		_, _ = rand.Read(r[:])
-		tmp := filepath.Join(dir, "."+base+".tmp-"+hex.EncodeToString(r[:]))
+		tmp := tempName(path)
 		f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
 		if err == nil {
 			return tmp, f, nil
@@ -193,6 +179,14 @@ func createTemp(path string) (string, *os.File, error) {
 			return "", nil, err
 		}
 	}
+}
+
+// tempName is a fresh hidden name beside path.
+func tempName(path string) string {
+	dir, base := filepath.Split(path)
+	var r [6]byte
+	_, _ = rand.Read(r[:])
+	return filepath.Join(dir, "."+base+".tmp-"+hex.EncodeToString(r[:]))
 }
 
 // keepAttrs gives f the mode and owner of the file it will replace.

@@ -61,8 +61,11 @@ func (e *Error) Unwrap() error { return e.Err }
 
 func opErr(op Op, path string, err error) *Error {
 	var pe *os.PathError
+	var le *os.LinkError
 	if errors.As(err, &pe) {
 		err = pe.Err // the path is already in Error
+	} else if errors.As(err, &le) {
+		err = le.Err
 	}
 	return &Error{Op: op, Path: path, Err: err}
 }

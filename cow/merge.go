@@ -215,8 +215,8 @@ func MergeInPlace(ctx context.Context, cowPath string, opts Options) error {
 
 // output is the destination of Merge.
 type output struct {
-	path  string // the final name
-	tmp   string // the temporary file renamed onto path; "" when in place
+	path  string    // the final name
+	tmp   *tempFile // the new file renamed onto path; nil when in place
 	f     *os.File
 	block bool
 	keep  os.FileInfo // the file being replaced, if any
@@ -260,10 +260,10 @@ func openOutput(newPath string, in *inputs) (*output, error) {
 	case !errors.Is(err, os.ErrNotExist):
 		return nil, opErr(OpCreateOutput, newPath, err)
 	}
-	o.tmp, o.f, err = createTemp(target)
-	if err != nil {
+	if o.tmp, err = newTempFile(target); err != nil {
 		return nil, opErr(OpCreateOutput, newPath, err)
 	}
+	o.f = o.tmp.File
 	fail := func(err error) (*output, error) {
 		o.abort()
 		return nil, opErr(OpCreateOutput, newPath, err)
@@ -281,14 +281,15 @@ func openOutput(newPath string, in *inputs) (*output, error) {
 }
 
 func (o *output) abort() {
-	o.f.Close()
-	if o.tmp != "" {
-		os.Remove(o.tmp)
+	if o.tmp != nil {
+		o.tmp.discard()
+		return
 	}
+	o.f.Close()
 }
 
 func (o *output) commit() error {
-	if o.tmp == "" {
+	if o.tmp == nil {
 		err := o.f.Sync() // a device: make the write real before reporting it
 		if cerr := o.f.Close(); err == nil {
 			err = cerr
@@ -298,12 +299,7 @@ func (o *output) commit() error {
 		}
 		return nil
 	}
-	if err := o.f.Close(); err != nil {
-		os.Remove(o.tmp)
-		return opErr(OpWriteData, o.path, err)
-	}
-	if err := os.Rename(o.tmp, o.path); err != nil {
-		os.Remove(o.tmp)
+	if err := o.tmp.commit(true); err != nil {
 		return opErr(OpCreateOutput, o.path, err)
 	}
 	return nil
