@@ -191,21 +191,22 @@ func tempName(path string) string {
 
 // keepAttrs gives f the mode and owner of the file it will replace.
 func keepAttrs(f *os.File, old os.FileInfo) error {
-	if err := f.Chmod(old.Mode().Perm() | old.Mode()&(os.ModeSetuid|os.ModeSetgid|os.ModeSticky)); err != nil {
-		return err
-	}
-	want, ok := old.Sys().(*syscall.Stat_t)
-	if !ok {
-		return nil
-	}
-	st, err := f.Stat()
-	if err != nil {
-		return err
-	}
-	if have := st.Sys().(*syscall.Stat_t); have.Uid != want.Uid || have.Gid != want.Gid {
-		if err := f.Chown(int(want.Uid), int(want.Gid)); err != nil {
-			return fmt.Errorf("keeping the owner of the existing file: %w", err)
+	// The owner first: a chown by a non-root user clears the set-id bits
+	// the chmod then restores.
+	if want, ok := old.Sys().(*syscall.Stat_t); ok {
+		st, err := f.Stat()
+		if err != nil {
+			return err
+		}
+		if have := st.Sys().(*syscall.Stat_t); have.Uid != want.Uid || have.Gid != want.Gid {
+			if err := f.Chown(int(want.Uid), int(want.Gid)); err != nil {
+				var pe *os.PathError
+				if errors.As(err, &pe) {
+					err = pe.Err // the path is the new file's, not the user's
+				}
+				return fmt.Errorf("cannot keep the existing file's owner %d:%d (%w); remove it first to make a new one", want.Uid, want.Gid, err)
+			}
 		}
 	}
-	return nil
+	return f.Chmod(old.Mode().Perm() | old.Mode()&(os.ModeSetuid|os.ModeSetgid|os.ModeSticky))
 }

@@ -406,3 +406,56 @@ echo "mtime=$(stat -c %Y "$MNT/root_fs")"
 		t.Error("the COW file over the partly merged backing file shows another disk")
 	}
 }
+
+// As an unprivileged user (nobody, via setpriv): a write-protected NEW is
+// refused as the C tool's open(O_TRUNC) refuses it, though our rename
+// would only need the directory's permission; and uml_mkcow makes a COW
+// file over a backing file that user cannot read, as the C tool does.
+func TestE2EUnprivilegedUser(t *testing.T) {
+	b := testbed.Get(t)
+	ours, mkcow := b.Tool(t, "uml_moo"), b.Tool(t, "uml_mkcow")
+	theirsMk := testbed.Original(t, "uml_mkcow")
+	if _, err := exec.LookPath("setpriv"); err != nil {
+		t.Fatal("setpriv is missing (Debian package util-linux)")
+	}
+	fx := newFixture(t, 3, 1<<20, 0.05, 40)
+	for _, p := range []string{filepath.Dir(fx.dir), fx.dir} {
+		os.Chmod(p, 0o777)
+	}
+	for _, p := range []string{ours, mkcow, filepath.Dir(ours)} {
+		if st, err := os.Stat(p); err == nil {
+			os.Chmod(p, st.Mode().Perm()|0o555)
+		}
+	}
+	asNobody := func(argv ...string) (int, string) {
+		cmd := exec.Command("setpriv", append([]string{"--reuid=nobody", "--regid=nogroup", "--clear-groups"}, argv...)...)
+		cmd.Dir = fx.dir
+		out, err := cmd.CombinedOutput()
+		if ee, ok := err.(*exec.ExitError); ok {
+			return ee.ExitCode(), string(out)
+		} else if err != nil {
+			t.Fatalf("%v: %v", argv, err)
+		}
+		return 0, string(out)
+	}
+	newImg := filepath.Join(fx.dir, "protected.img")
+	if err := os.WriteFile(newImg, []byte("keep me"), 0o444); err != nil {
+		t.Fatal(err)
+	}
+	os.Chown(newImg, 65534, 65534)
+	if code, out := asNobody(ours, fx.cow, newImg); code != 1 || !strings.Contains(out, "Output file open: "+newImg+": Permission denied") {
+		t.Errorf("write-protected NEW: exit %d, %q", code, out)
+	}
+	if got, _ := os.ReadFile(newImg); string(got) != "keep me" {
+		t.Error("the write-protected NEW was replaced")
+	}
+	os.Chmod(fx.backing, 0o600)
+	c, g := filepath.Join(fx.dir, "c.cow"), filepath.Join(fx.dir, "g.cow")
+	if code, out := asNobody(theirsMk, c, fx.backing); code != 0 {
+		t.Fatalf("C uml_mkcow over an unreadable backing file: exit %d, %q", code, out)
+	}
+	if code, out := asNobody(mkcow, g, fx.backing); code != 0 {
+		t.Fatalf("our uml_mkcow over an unreadable backing file: exit %d, %q", code, out)
+	}
+	sameFiles(t, c, g)
+}

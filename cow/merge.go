@@ -256,6 +256,12 @@ func openOutput(newPath string, in *inputs) (*output, error) {
 		if !st.Mode().IsRegular() {
 			return nil, &Error{Op: OpCreateOutput, Path: newPath, Err: errors.New("not a regular file or block device")}
 		}
+		// Replacing by rename needs only the directory's permission; a
+		// write-protected image stays protected, as with the C tool's
+		// open(O_TRUNC).
+		if err := unix.Faccessat(unix.AT_FDCWD, target, unix.W_OK, unix.AT_EACCESS); err != nil {
+			return nil, opErr(OpCreateOutput, newPath, err)
+		}
 		o.keep = st
 	case !errors.Is(err, os.ErrNotExist):
 		return nil, opErr(OpCreateOutput, newPath, err)
