@@ -223,6 +223,10 @@ type output struct {
 }
 
 func openOutput(newPath string, in *inputs) (*output, error) {
+	if newPath == "" {
+		// EvalSymlinks would make "" the current directory.
+		return nil, opErr(OpCreateOutput, newPath, syscall.ENOENT)
+	}
 	target := newPath
 	if resolved, err := filepath.EvalSymlinks(newPath); err == nil {
 		target = resolved // replace the link's target, not the link

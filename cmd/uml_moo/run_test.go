@@ -233,13 +233,16 @@ func TestBroken64Notice(t *testing.T) {
 }
 
 // -b "" (an unset variable in a script) fails like the C tool instead of
-// falling back to the header's backing file.
+// falling back to the header's backing file; so does an empty NEW.
 func TestEmptyBackingOption(t *testing.T) {
 	s := newSetup(t, 3)
 	for _, args := range [][]string{{"-b", "", s.cow, s.out}, {"-d", "-b", "", s.cow}} {
 		if code, out, errs := moo(args...); code != 1 || out != "" || !strings.HasPrefix(errs, "Stating backing file: ") {
 			t.Errorf("%q: exit %d, stdout %q, stderr %q", args, code, out, errs)
 		}
+	}
+	if code, _, errs := moo(s.cow, ""); code != 1 || errs != "Output file open: : No such file or directory\n" {
+		t.Errorf("empty NEW: exit %d, stderr %q", code, errs)
 	}
 	if _, err := os.Stat(s.out); err == nil {
 		t.Error("an output file was written")
