@@ -119,6 +119,10 @@ func Create(path, backing string, opts CreateOptions) (*Header, error) {
 	}
 	// An existing symbolic link is written through, as the C tool's
 	// open(O_TRUNC) does: -f replaces the file it names, not the link.
+	if path == "" {
+		// EvalSymlinks would make "" the current directory.
+		return nil, opErr(OpCreateCOW, path, syscall.ENOENT)
+	}
 	target := path
 	if resolved, err := filepath.EvalSymlinks(path); err == nil {
 		target = resolved

@@ -51,6 +51,11 @@ func TestCreateAndRefuse(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "b.cow")); err == nil {
 		t.Fatal("failed run left a COW file")
 	}
+	for _, args := range [][]string{{"", back}, {"-f", "", back}} {
+		if code, _, errs := mkcow(args...); code != 1 || errs != "open COW file: : No such file or directory\n" {
+			t.Errorf("%q: exit %d, %q", args, code, errs)
+		}
+	}
 }
 
 // -f through a symbolic link rewrites the file it names, as the C tool's
