@@ -308,6 +308,11 @@ sleep 60`,
 	if fileSum(t, moved) != backSum {
 		t.Fatal("the shared backing file changed under the live guest")
 	}
+	// --force merges the live COW file anyway, saying so.
+	out = tool(t, 0, dir, ours, "--force", cowB, filepath.Join(dir, "forced_new"))
+	if !strings.Contains(out, "WARNING: --force: COW file "+cowB+" is in use") {
+		t.Errorf("--force merge of the live COW file: %q", out)
+	}
 	live.Kill()
 	// With the guest gone its COW file merges.
 	tool(t, 0, dir, ours, cowB, filepath.Join(dir, "live_new"))
