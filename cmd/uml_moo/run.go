@@ -9,6 +9,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -90,8 +91,23 @@ positional:
 	}
 	cowPath := args[0]
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
-	defer stop()
+	// Ctrl-C, kill and a closed terminal cancel the merge so that it
+	// cleans up; the exit status is then 128 + the signal's number, what
+	// a shell shows for a process the signal killed.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(sigs)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var caught atomic.Int32
+	go func() {
+		select {
+		case s := <-sigs:
+			caught.Store(int32(s.(syscall.Signal)))
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
 	bar := newProgress(stderr)
 	opts.Progress = bar.update
 
@@ -138,6 +154,9 @@ positional:
 				fmt.Fprintf(stderr, "%s: interrupted: %s is partly merged; run the same command again to finish\n", prog, backing)
 			} else {
 				fmt.Fprintf(stderr, "%s: interrupted: %s was not written\n", prog, args[1])
+			}
+			if n := caught.Load(); n != 0 {
+				return 128 + int(n)
 			}
 			return 130
 		}
