@@ -203,7 +203,8 @@ func MergeInPlace(ctx context.Context, cowPath string, opts Options) error {
 			err = opErr(OpSync, in.backPath, err)
 		}
 	}
-	if err != nil && !m.outBlock {
+	if err != nil {
+		// A block device's node gets a new mtime from writes too.
 		mtime := unix.NsecToTimespec(in.backStat.ModTime().UnixNano())
 		omit := unix.Timespec{Nsec: unix.UTIME_OMIT} // keep the atime
 		if uerr := unix.UtimesNanoAt(unix.AT_FDCWD, in.backPath, []unix.Timespec{omit, mtime}, 0); uerr != nil {
