@@ -79,21 +79,27 @@ func NewHeaderFor(backing string, opts CreateOptions) (*Header, error) {
 	if len(abs) > pathLenV3-1 {
 		return nil, &Error{Op: OpStatBacking, Path: abs, Err: fmt.Errorf("path of %d bytes does not fit the header's %d", len(abs), pathLenV3-1)}
 	}
-	f, err := os.Open(abs)
-	if err != nil {
-		return nil, opErr(OpStatBacking, abs, err)
-	}
-	defer f.Close()
-	st, err := f.Stat()
+	// Only a block device is opened (for its size): like the C tool and
+	// the kernel, a COW file may be made over a backing file its maker
+	// cannot read.
+	st, err := os.Stat(abs)
 	if err != nil {
 		return nil, opErr(OpStatBacking, abs, err)
 	}
 	if st.IsDir() {
 		return nil, &Error{Op: OpStatBacking, Path: abs, Err: syscall.EISDIR}
 	}
-	size, err := deviceSize(f, st)
-	if err != nil {
-		return nil, opErr(OpStatBacking, abs, err)
+	size := st.Size()
+	if isBlockDevice(st) {
+		f, err := os.Open(abs)
+		if err != nil {
+			return nil, opErr(OpStatBacking, abs, err)
+		}
+		size, err = deviceSize(f, st)
+		f.Close()
+		if err != nil {
+			return nil, opErr(OpStatBacking, abs, err)
+		}
 	}
 	return NewV3(abs, st.ModTime().Unix(), size, ss, align), nil
 }
@@ -111,14 +117,24 @@ func Create(path, backing string, opts CreateOptions) (*Header, error) {
 	if err != nil {
 		return nil, &Error{Op: OpCreateCOW, Path: path, Err: err}
 	}
-	old, err := os.Stat(path)
+	// An existing symbolic link is written through, as the C tool's
+	// open(O_TRUNC) does: -f replaces the file it names, not the link.
+	if path == "" {
+		// EvalSymlinks would make "" the current directory.
+		return nil, opErr(OpCreateCOW, path, syscall.ENOENT)
+	}
+	target := path
+	if resolved, err := filepath.EvalSymlinks(path); err == nil {
+		target = resolved
+	}
+	old, err := os.Stat(target)
 	switch {
 	case err == nil:
 		if !opts.Force {
 			return nil, &Error{Op: OpCreateCOW, Path: path, Err: syscall.EEXIST}
 		}
 		if bst, err := os.Stat(h.BackingFile); err == nil && os.SameFile(old, bst) {
-			return nil, &Error{Op: OpCreateCOW, Path: path, Err: &SameFileError{Path: path, Role: "backing file"}}
+			return nil, &Error{Op: OpCreateCOW, Path: path, Err: &SameFileError{Path: path, Role: "backing file", What: "COW file"}}
 		}
 		if !old.Mode().IsRegular() {
 			return nil, &Error{Op: OpCreateCOW, Path: path, Err: errors.New("not a regular file")}
@@ -128,13 +144,12 @@ func Create(path, backing string, opts CreateOptions) (*Header, error) {
 	default:
 		return nil, opErr(OpCreateCOW, path, err)
 	}
-	tmp, f, err := createTemp(path)
+	f, err := newTempFile(target)
 	if err != nil {
 		return nil, opErr(OpCreateCOW, path, err)
 	}
 	fail := func(err error) (*Header, error) {
-		f.Close()
-		os.Remove(tmp)
+		f.discard()
 		return nil, opErr(OpCreateCOW, path, err)
 	}
 	if _, err := f.WriteAt(hdr, 0); err != nil {
@@ -144,35 +159,22 @@ func Create(path, backing string, opts CreateOptions) (*Header, error) {
 		return fail(err)
 	}
 	if old != nil {
-		if err := keepAttrs(f, old); err != nil {
+		if err := keepAttrs(f.File, old); err != nil {
 			return fail(err)
 		}
 	}
-	if err := f.Close(); err != nil {
-		os.Remove(tmp)
-		return nil, opErr(OpCreateCOW, path, err)
-	}
-	if opts.Force {
-		err = os.Rename(tmp, path)
-	} else {
-		err = os.Link(tmp, path) // fails if path appeared meanwhile
-		os.Remove(tmp)
-	}
-	if err != nil {
-		os.Remove(tmp)
+	// Without -f, linking fails if path appeared meanwhile.
+	if err := f.commit(opts.Force); err != nil {
 		return nil, opErr(OpCreateCOW, path, err)
 	}
 	return h, nil
 }
 
-// createTemp creates a new file beside path, mode 0644 less the umask
-// (what creat(path, 0644) would give).
+// createTemp creates a new file with a hidden name beside path, mode 0644
+// less the umask (what creat(path, 0644) would give).
 func createTemp(path string) (string, *os.File, error) {
-	dir, base := filepath.Split(path)
 	for i := 0; ; i++ {
-		var r [6]byte
-		_, _ = rand.Read(r[:])
-		tmp := filepath.Join(dir, "."+base+".tmp-"+hex.EncodeToString(r[:]))
+		tmp := tempName(path)
 		f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
 		if err == nil {
 			return tmp, f, nil
@@ -183,23 +185,32 @@ func createTemp(path string) (string, *os.File, error) {
 	}
 }
 
+// tempName is a fresh hidden name beside path.
+func tempName(path string) string {
+	dir, base := filepath.Split(path)
+	var r [6]byte
+	_, _ = rand.Read(r[:])
+	return filepath.Join(dir, "."+base+".tmp-"+hex.EncodeToString(r[:]))
+}
+
 // keepAttrs gives f the mode and owner of the file it will replace.
 func keepAttrs(f *os.File, old os.FileInfo) error {
-	if err := f.Chmod(old.Mode().Perm() | old.Mode()&(os.ModeSetuid|os.ModeSetgid|os.ModeSticky)); err != nil {
-		return err
-	}
-	want, ok := old.Sys().(*syscall.Stat_t)
-	if !ok {
-		return nil
-	}
-	st, err := f.Stat()
-	if err != nil {
-		return err
-	}
-	if have := st.Sys().(*syscall.Stat_t); have.Uid != want.Uid || have.Gid != want.Gid {
-		if err := f.Chown(int(want.Uid), int(want.Gid)); err != nil {
-			return fmt.Errorf("keeping the owner of the existing file: %w", err)
+	// The owner first: a chown by a non-root user clears the set-id bits
+	// the chmod then restores.
+	if want, ok := old.Sys().(*syscall.Stat_t); ok {
+		st, err := f.Stat()
+		if err != nil {
+			return err
+		}
+		if have := st.Sys().(*syscall.Stat_t); have.Uid != want.Uid || have.Gid != want.Gid {
+			if err := f.Chown(int(want.Uid), int(want.Gid)); err != nil {
+				var pe *os.PathError
+				if errors.As(err, &pe) {
+					err = pe.Err // the path is the new file's, not the user's
+				}
+				return fmt.Errorf("cannot keep the existing file's owner %d:%d (%w); remove it first to make a new one", want.Uid, want.Gid, err)
+			}
 		}
 	}
-	return nil
+	return f.Chmod(old.Mode().Perm() | old.Mode()&(os.ModeSetuid|os.ModeSetgid|os.ModeSticky))
 }

@@ -4,6 +4,7 @@ package cow_test
 
 import (
 	"bytes"
+	"context"
 	"math/rand"
 	"os"
 	"os/exec"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/umlutils/umlutils/cow/cowtest"
 	"github.com/umlutils/umlutils/internal/testbed"
 )
 
@@ -109,8 +111,11 @@ func TestE2EHeaderVersionsMergeLikeC(t *testing.T) {
 		t.Run(v.name, func(t *testing.T) {
 			fx := newFixture(t, v.version, 12<<20, 0.05, int64(10+v.version))
 			c, g := filepath.Join(fx.dir, "c.img"), filepath.Join(fx.dir, "g.img")
-			tool(t, 0, fx.dir, theirs, fx.cow, c)
-			tool(t, 0, fx.dir, ours, fx.cow, g)
+			outC := tool(t, 0, fx.dir, theirs, fx.cow, c)
+			outG := tool(t, 0, fx.dir, ours, fx.cow, g)
+			if outC != outG {
+				t.Errorf("output differs: C %q, ours %q", outC, outG)
+			}
 			sameFiles(t, c, g)
 			if n := allocatedZeroBlocks(t, g); n != 0 {
 				t.Errorf("our image has %d all-zero blocks allocated", n)
@@ -303,6 +308,11 @@ sleep 60`,
 	if fileSum(t, moved) != backSum {
 		t.Fatal("the shared backing file changed under the live guest")
 	}
+	// --force merges the live COW file anyway, saying so.
+	out = tool(t, 0, dir, ours, "--force", cowB, filepath.Join(dir, "forced_new"))
+	if !strings.Contains(out, "WARNING: --force: COW file "+cowB+" is in use") {
+		t.Errorf("--force merge of the live COW file: %q", out)
+	}
 	live.Kill()
 	// With the guest gone its COW file merges.
 	tool(t, 0, dir, ours, cowB, filepath.Join(dir, "live_new"))
@@ -332,4 +342,125 @@ func TestE2EMergeOntoBlockDevice(t *testing.T) {
 		t.Fatalf("losetup -d %s: %v", dev, err)
 	}
 	sameFiles(t, disk, want)
+}
+
+// A full disk (a small tmpfs in a private mount namespace): a new image
+// leaves nothing behind, not even its temporary file, and the message
+// names NEW; an in-place merge stops with the backing file's mtime kept,
+// so the COW file over it still shows the same disk.
+func TestE2EDiskFull(t *testing.T) {
+	b := testbed.Get(t)
+	ours := b.Tool(t, "uml_moo")
+	if _, err := exec.LookPath("unshare"); err != nil {
+		t.Fatal("unshare is missing (Debian package util-linux)")
+	}
+	dir := t.TempDir()
+	// A backing file of zeros (a hole), so that a copy of it on the tmpfs
+	// takes no room; a COW file with its first MiB dirty.
+	backing := filepath.Join(dir, "root_fs")
+	if err := os.WriteFile(backing, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	os.Truncate(backing, 2<<20)
+	when := time.Unix(1_700_000_000, 0)
+	os.Chtimes(backing, when, when)
+	h, err := cowtest.HeaderFor(3, backing)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cowPath := filepath.Join(dir, "guest.cow")
+	r := rand.New(rand.NewSource(30))
+	sectors := map[int64][]byte{}
+	for i := int64(0); i < 2048; i++ {
+		d := make([]byte, 512)
+		r.Read(d)
+		sectors[i] = d
+	}
+	if _, err := cowtest.Write(cowPath, h, sectors); err != nil {
+		t.Fatal(err)
+	}
+	want := reference(t, backing, sectors, 512)
+	mnt, after := filepath.Join(dir, "mnt"), filepath.Join(dir, "after.img")
+	os.Mkdir(mnt, 0o755)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "unshare", "-m", "--propagation", "private", "sh", "-c", `
+mount -t tmpfs -o size=512k tmpfs "$MNT" || exit 9
+"$MOO" "$COW" "$MNT/new.img"; echo "new-exit=$?"
+echo "left=[$(ls -A "$MNT")]"
+umount "$MNT" && mount -t tmpfs -o size=1200k tmpfs "$MNT" || exit 9
+cp --sparse=always --preserve=timestamps "$COW" "$BACK" "$MNT/" || exit 9
+"$MOO" -d -b "$MNT/root_fs" "$MNT/guest.cow"; echo "d-exit=$?"
+echo "mtime=$(stat -c %Y "$MNT/root_fs")"
+"$MOO" -b "$MNT/root_fs" "$MNT/guest.cow" "$AFTER"; echo "after-exit=$?"`)
+	cmd.Env = append(os.Environ(), "MNT="+mnt, "MOO="+ours, "COW="+cowPath, "BACK="+backing, "AFTER="+after)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("unshare: %v: %s", err, out)
+	}
+	s := string(out)
+	if !strings.Contains(s, "new-exit=1") || !strings.Contains(s, "left=[]") ||
+		!strings.Contains(s, mnt+"/new.img: No space left on device") {
+		t.Errorf("new image on a full disk:\n%s", s)
+	}
+	if !strings.Contains(s, "d-exit=1") || !strings.Contains(s, "mtime=1700000000") ||
+		!strings.Contains(s, "partly merged") || !strings.Contains(s, "after-exit=0") {
+		t.Fatalf("in-place merge on a full disk:\n%s", s)
+	}
+	if got, _ := os.ReadFile(after); !bytes.Equal(got, want) {
+		t.Error("the COW file over the partly merged backing file shows another disk")
+	}
+}
+
+// As an unprivileged user (nobody, via setpriv): a write-protected NEW is
+// refused as the C tool's open(O_TRUNC) refuses it, though our rename
+// would only need the directory's permission; and uml_mkcow makes a COW
+// file over a backing file that user cannot read, as the C tool does.
+func TestE2EUnprivilegedUser(t *testing.T) {
+	b := testbed.Get(t)
+	ours, mkcow := b.Tool(t, "uml_moo"), b.Tool(t, "uml_mkcow")
+	theirsMk := testbed.Original(t, "uml_mkcow")
+	if _, err := exec.LookPath("setpriv"); err != nil {
+		t.Fatal("setpriv is missing (Debian package util-linux)")
+	}
+	fx := newFixture(t, 3, 1<<20, 0.05, 40)
+	for _, p := range []string{filepath.Dir(fx.dir), fx.dir} {
+		os.Chmod(p, 0o777)
+	}
+	for _, p := range []string{ours, mkcow, filepath.Dir(ours)} {
+		if st, err := os.Stat(p); err == nil {
+			os.Chmod(p, st.Mode().Perm()|0o555)
+		}
+	}
+	asNobody := func(argv ...string) (int, string) {
+		cmd := exec.Command("setpriv", append([]string{"--reuid=nobody", "--regid=nogroup", "--clear-groups"}, argv...)...)
+		cmd.Dir = fx.dir
+		out, err := cmd.CombinedOutput()
+		if ee, ok := err.(*exec.ExitError); ok {
+			return ee.ExitCode(), string(out)
+		} else if err != nil {
+			t.Fatalf("%v: %v", argv, err)
+		}
+		return 0, string(out)
+	}
+	newImg := filepath.Join(fx.dir, "protected.img")
+	if err := os.WriteFile(newImg, []byte("keep me"), 0o444); err != nil {
+		t.Fatal(err)
+	}
+	os.Chown(newImg, 65534, 65534)
+	if code, out := asNobody(ours, fx.cow, newImg); code != 1 || !strings.Contains(out, "Output file open: "+newImg+": Permission denied") {
+		t.Errorf("write-protected NEW: exit %d, %q", code, out)
+	}
+	if got, _ := os.ReadFile(newImg); string(got) != "keep me" {
+		t.Error("the write-protected NEW was replaced")
+	}
+	os.Chmod(fx.backing, 0o600)
+	c, g := filepath.Join(fx.dir, "c.cow"), filepath.Join(fx.dir, "g.cow")
+	if code, out := asNobody(theirsMk, c, fx.backing); code != 0 {
+		t.Fatalf("C uml_mkcow over an unreadable backing file: exit %d, %q", code, out)
+	}
+	if code, out := asNobody(mkcow, g, fx.backing); code != 0 {
+		t.Fatalf("our uml_mkcow over an unreadable backing file: exit %d, %q", code, out)
+	}
+	sameFiles(t, c, g)
 }

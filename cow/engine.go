@@ -22,7 +22,8 @@ type merger struct {
 	in       *inputs
 	opts     Options
 	out      *os.File
-	outBlock bool // out cannot hold holes: write zeros too
+	outPath  string // out's name for messages: the user's, not the temporary one
+	outBlock bool   // out cannot hold holes: write zeros too
 	inPlace  bool
 }
 
@@ -124,7 +125,7 @@ func (m *merger) mergeAll(ctx context.Context) error {
 			// XFS): clone the backing file's data segments in the kernel.
 			// Nothing is copied and no space is used, holes stay holes.
 			if cloned, err := cloneSegments(m.out, m.in.back, data); err != nil {
-				return opErr(OpWriteData, m.out.Name(), err)
+				return opErr(OpWriteData, m.outPath, err)
 			} else if cloned {
 				m.progress(end, size)
 				continue
@@ -162,7 +163,7 @@ func (m *merger) mergeAll(ctx context.Context) error {
 				return err
 			}
 			if err := pwriteFull(m.out, buf[:end-off], off); err != nil {
-				return opErr(OpWriteData, m.out.Name(), err)
+				return opErr(OpWriteData, m.outPath, err)
 			}
 		} else {
 			for _, p := range pieces {
@@ -171,7 +172,7 @@ func (m *merger) mergeAll(ctx context.Context) error {
 					return pwriteFull(m.out, b[lo:hi], p.lo+int64(lo))
 				})
 				if err != nil {
-					return opErr(OpWriteData, m.out.Name(), err)
+					return opErr(OpWriteData, m.outPath, err)
 				}
 			}
 		}

@@ -61,8 +61,11 @@ func (e *Error) Unwrap() error { return e.Err }
 
 func opErr(op Op, path string, err error) *Error {
 	var pe *os.PathError
+	var le *os.LinkError
 	if errors.As(err, &pe) {
 		err = pe.Err // the path is already in Error
+	} else if errors.As(err, &le) {
+		err = le.Err
 	}
 	return &Error{Op: op, Path: path, Err: err}
 }
@@ -85,15 +88,41 @@ type File struct {
 // reads its bitmap. Errors are *Error with Op OpOpenCOW, OpReadHeader or
 // OpReadBitmap.
 func Open(path string) (*File, error) {
-	return openMode(path, os.O_RDONLY)
+	c, err := openHeader(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.readBitmap(); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
 }
 
-func openMode(path string, flag int) (*File, error) {
-	f, err := os.OpenFile(path, flag, 0)
+// ReadHeader reads and validates the header of the COW file at path
+// without reading its bitmap.
+func ReadHeader(path string) (*Header, error) {
+	c, err := openHeader(path)
+	if err != nil {
+		return nil, err
+	}
+	c.Close()
+	return &c.Header, nil
+}
+
+// openHeader opens a COW file read-only and parses and validates its
+// header, without reading the bitmap: a merge first checks the header's
+// size against the backing file, so that a corrupt size field is reported
+// as such instead of making us read (and allocate) a bitmap of gigabytes
+// from a sparse file.
+func openHeader(path string) (*File, error) {
+	// O_NONBLOCK: a FIFO named as the COW file must not hang the open
+	// (it is refused below); it changes nothing for files and devices.
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, opErr(OpOpenCOW, path, err)
 	}
-	c, err := load(f, path)
+	c, err := loadHeader(f, path)
 	if err != nil {
 		f.Close()
 		return nil, err
@@ -101,13 +130,16 @@ func openMode(path string, flag int) (*File, error) {
 	return c, nil
 }
 
-func load(f *os.File, path string) (*File, error) {
+func loadHeader(f *os.File, path string) (*File, error) {
 	st, err := f.Stat()
 	if err != nil {
 		return nil, opErr(OpOpenCOW, path, err)
 	}
 	if st.IsDir() {
-		return nil, opErr(OpOpenCOW, path, errors.New("is a directory"))
+		return nil, opErr(OpOpenCOW, path, syscall.EISDIR)
+	}
+	if !st.Mode().IsRegular() && !isBlockDevice(st) {
+		return nil, opErr(OpOpenCOW, path, errors.New("not a regular file or block device"))
 	}
 	buf := make([]byte, MaxHeaderSize)
 	n, err := f.ReadAt(buf, 0)
@@ -119,15 +151,27 @@ func load(f *os.File, path string) (*File, error) {
 		return nil, opErr(OpReadHeader, path, err)
 	}
 	if err := h.Validate(st.Size()); err != nil {
-		return nil, opErr(OpReadHeader, path, err)
+		// A bitmap cut short is what the C tool reports as a failed
+		// bitmap read; keep its wording for it.
+		op := OpReadHeader
+		if he := (*HeaderError)(nil); errors.As(err, &he) && he.Field == "bitmap" && errors.Is(err, ErrTruncated) {
+			op = OpReadBitmap
+		}
+		return nil, opErr(op, path, err)
 	}
-	c := &File{Header: *h, Path: path, f: f, size: st.Size()}
+	return &File{Header: *h, Path: path, f: f, size: st.Size()}, nil
+}
+
+// readBitmap reads the bitmap and checks that every dirty sector's data
+// lies inside the file.
+func (c *File) readBitmap() error {
+	h, f, path := &c.Header, c.f, c.Path
 	c.bitmap = make([]byte, h.BitmapBytes())
 	if _, err := f.ReadAt(c.bitmap, h.BitmapOffset); err != nil {
 		if err == io.EOF {
 			err = &HeaderError{Field: "bitmap", Err: ErrTruncated, Detail: "file ends inside the bitmap"}
 		}
-		return nil, opErr(OpReadBitmap, path, err)
+		return opErr(OpReadBitmap, path, err)
 	}
 	// Bits past the last sector (padding of the last byte) mean nothing.
 	if r := h.Sectors() % 8; r != 0 {
@@ -136,11 +180,11 @@ func load(f *os.File, path string) (*File, error) {
 	if last, ok := c.lastDirty(); ok {
 		end := h.DataOffset + min((last+1)*h.SectorSize, h.Size)
 		if end > c.size {
-			return nil, opErr(OpReadHeader, path, &HeaderError{Field: "data", Err: ErrTruncated,
+			return opErr(OpReadHeader, path, &HeaderError{Field: "data", Err: ErrTruncated,
 				Detail: fmt.Sprintf("dirty sector %d's data ends at byte %d, past the end of the file (%d bytes)", last, end, c.size)})
 		}
 	}
-	return c, nil
+	return nil
 }
 
 // Close closes the file.

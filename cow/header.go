@@ -294,6 +294,11 @@ func (h *Header) MarshalBinary() ([]byte, error) {
 		o.PutUint32(b[at+12:], uint32(h.SectorSize))
 		return b, nil
 	case 3:
+		if !h.Broken64 && h.BackingFile == "" {
+			// Four zero bytes where the packed path starts are how
+			// kernels (and ParseHeader) tell the broken layout.
+			return nil, headerErr("backing_file", ErrInvalid, "an empty path in a packed v3 header reads as the broken 64-bit layout")
+		}
 		// The broken 64-bit layout is the packed one with every field
 		// after mtime 4 bytes later.
 		be, shift, size := binary.BigEndian, 0, headerV3Size

@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // Options tune a merge.
@@ -39,10 +41,16 @@ func (e *MismatchError) Error() string {
 type SameFileError struct {
 	Path string
 	Role string // "COW file" or "backing file"
+	// What the output is: "new image" (Merge) or "COW file" (Create).
+	What string
 }
 
 func (e *SameFileError) Error() string {
-	return fmt.Sprintf("new image %s is the %s itself", e.Path, e.Role)
+	what := e.What
+	if what == "" {
+		what = "new image"
+	}
+	return fmt.Sprintf("%s %s is the %s itself", what, e.Path, e.Role)
 }
 
 // ErrNoBackingPath: the header names no backing file and none was given.
@@ -67,7 +75,9 @@ func (in *inputs) close() {
 // order the C uml_moo does (so the first complaint is the same), plus the
 // in-use checks. forWrite opens the backing file for an in-place merge.
 func openInputs(cowPath string, opts Options, forWrite bool) (*inputs, error) {
-	c, err := Open(cowPath)
+	// The bitmap is read only once the header's size matched the backing
+	// file's: a corrupt size must not make us read gigabytes first.
+	c, err := openHeader(cowPath)
 	if err != nil {
 		return nil, err
 	}
@@ -123,6 +133,9 @@ func openInputs(cowPath string, opts Options, forWrite bool) (*inputs, error) {
 			return fail(&MismatchError{Field: "size", Header: c.Size, Actual: size, Backing: in.backPath})
 		}
 	}
+	if err := c.readBitmap(); err != nil {
+		return fail(err)
+	}
 	if !opts.Force {
 		if forWrite {
 			// Every guest sharing the backing file holds a read lock; an
@@ -159,7 +172,7 @@ func Merge(ctx context.Context, cowPath, newPath string, opts Options) error {
 	if err != nil {
 		return err
 	}
-	m := &merger{in: in, opts: opts, out: out.f, outBlock: out.block}
+	m := &merger{in: in, opts: opts, out: out.f, outPath: newPath, outBlock: out.block}
 	if err := m.mergeAll(ctx); err != nil {
 		out.abort()
 		return err
@@ -171,32 +184,50 @@ func Merge(ctx context.Context, cowPath, newPath string, opts Options) error {
 // and flushes it to disk (uml_moo -d). Every other COW file on that
 // backing file becomes invalid (see Siblings). It refuses when the COW
 // file or the backing file is in use unless opts.Force.
+//
+// When it fails or is cancelled part way, the backing file holds some of
+// the dirty sectors and gets its old mtime back: only sectors the COW file
+// overrides were written, so the COW file over it still shows the same
+// disk, and calling MergeInPlace again finishes the merge (with a changed
+// mtime the size/mtime check would refuse it).
 func MergeInPlace(ctx context.Context, cowPath string, opts Options) error {
 	in, err := openInputs(cowPath, opts, true)
 	if err != nil {
 		return err
 	}
 	defer in.close()
-	m := &merger{in: in, opts: opts, out: in.back, inPlace: true, outBlock: isBlockDevice(in.backStat)}
-	if err := m.mergeDirty(ctx); err != nil {
-		return err
+	m := &merger{in: in, opts: opts, out: in.back, outPath: in.backPath, inPlace: true, outBlock: isBlockDevice(in.backStat)}
+	err = m.mergeDirty(ctx)
+	if err == nil {
+		if err = in.back.Sync(); err != nil {
+			err = opErr(OpSync, in.backPath, err)
+		}
 	}
-	if err := in.back.Sync(); err != nil {
-		return opErr(OpSync, in.backPath, err)
+	if err != nil {
+		// A block device's node gets a new mtime from writes too.
+		mtime := unix.NsecToTimespec(in.backStat.ModTime().UnixNano())
+		omit := unix.Timespec{Nsec: unix.UTIME_OMIT} // keep the atime
+		if uerr := unix.UtimesNanoAt(unix.AT_FDCWD, in.backPath, []unix.Timespec{omit, mtime}, 0); uerr != nil {
+			return errors.Join(err, opErr(OpWriteData, in.backPath, fmt.Errorf("restoring its mtime: %w", uerr)))
+		}
 	}
-	return nil
+	return err
 }
 
 // output is the destination of Merge.
 type output struct {
-	path  string // the final name
-	tmp   string // the temporary file renamed onto path; "" when in place
+	path  string    // the final name
+	tmp   *tempFile // the new file renamed onto path; nil when in place
 	f     *os.File
 	block bool
 	keep  os.FileInfo // the file being replaced, if any
 }
 
 func openOutput(newPath string, in *inputs) (*output, error) {
+	if newPath == "" {
+		// EvalSymlinks would make "" the current directory.
+		return nil, opErr(OpCreateOutput, newPath, syscall.ENOENT)
+	}
 	target := newPath
 	if resolved, err := filepath.EvalSymlinks(newPath); err == nil {
 		target = resolved // replace the link's target, not the link
@@ -230,14 +261,20 @@ func openOutput(newPath string, in *inputs) (*output, error) {
 		if !st.Mode().IsRegular() {
 			return nil, &Error{Op: OpCreateOutput, Path: newPath, Err: errors.New("not a regular file or block device")}
 		}
+		// Replacing by rename needs only the directory's permission; a
+		// write-protected image stays protected, as with the C tool's
+		// open(O_TRUNC).
+		if err := unix.Faccessat(unix.AT_FDCWD, target, unix.W_OK, unix.AT_EACCESS); err != nil {
+			return nil, opErr(OpCreateOutput, newPath, err)
+		}
 		o.keep = st
 	case !errors.Is(err, os.ErrNotExist):
 		return nil, opErr(OpCreateOutput, newPath, err)
 	}
-	o.tmp, o.f, err = createTemp(target)
-	if err != nil {
+	if o.tmp, err = newTempFile(target); err != nil {
 		return nil, opErr(OpCreateOutput, newPath, err)
 	}
+	o.f = o.tmp.File
 	fail := func(err error) (*output, error) {
 		o.abort()
 		return nil, opErr(OpCreateOutput, newPath, err)
@@ -255,14 +292,15 @@ func openOutput(newPath string, in *inputs) (*output, error) {
 }
 
 func (o *output) abort() {
-	o.f.Close()
-	if o.tmp != "" {
-		os.Remove(o.tmp)
+	if o.tmp != nil {
+		o.tmp.discard()
+		return
 	}
+	o.f.Close()
 }
 
 func (o *output) commit() error {
-	if o.tmp == "" {
+	if o.tmp == nil {
 		err := o.f.Sync() // a device: make the write real before reporting it
 		if cerr := o.f.Close(); err == nil {
 			err = cerr
@@ -272,12 +310,7 @@ func (o *output) commit() error {
 		}
 		return nil
 	}
-	if err := o.f.Close(); err != nil {
-		os.Remove(o.tmp)
-		return opErr(OpWriteData, o.path, err)
-	}
-	if err := os.Rename(o.tmp, o.path); err != nil {
-		os.Remove(o.tmp)
+	if err := o.tmp.commit(true); err != nil {
 		return opErr(OpCreateOutput, o.path, err)
 	}
 	return nil

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"math/rand"
 	"os"
 	"path/filepath"
+	"runtime"
 	"syscall"
 	"testing"
 	"time"
@@ -380,5 +382,89 @@ func TestSiblings(t *testing.T) {
 	got, err := cow.Siblings([]string{fx.dir}, fx.backing, fx.cow)
 	if err != nil || len(got) != 1 || got[0] != other {
 		t.Fatalf("Siblings = %v, %v; want [%s]", got, err, other)
+	}
+}
+
+// A size field of 4 TiB over a 1 MiB backing file, in a COW file made
+// sparse-large enough to hold its 1 GiB bitmap: the size mismatch is
+// reported before the bitmap is read, as the C tool does, instead of
+// after allocating and reading a gigabyte of holes.
+func TestHugeSizeRefusedBeforeBitmap(t *testing.T) {
+	fx := newFixture(t, 3, 1<<20, 0.1, 9)
+	f, err := os.OpenFile(fx.cow, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var size [8]byte
+	binary.BigEndian.PutUint64(size[:], 1<<42)
+	if _, err := f.WriteAt(size[:], 12); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Truncate(2 << 30); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	before := ms.TotalAlloc
+	var mm *cow.MismatchError
+	for _, merge := range []func() error{
+		func() error {
+			return cow.Merge(context.Background(), fx.cow, filepath.Join(fx.dir, "new.img"), cow.Options{})
+		},
+		func() error { return cow.MergeInPlace(context.Background(), fx.cow, cow.Options{}) },
+	} {
+		if err := merge(); !errors.As(err, &mm) || mm.Field != "size" || mm.Header != 1<<42 {
+			t.Fatalf("got %v, want a size mismatch", err)
+		}
+	}
+	if _, err := cow.ReadHeader(fx.cow); err != nil {
+		t.Fatalf("ReadHeader: %v", err)
+	}
+	runtime.ReadMemStats(&ms)
+	if n := ms.TotalAlloc - before; n > 64<<20 {
+		t.Errorf("refusing a corrupt size allocated %d MiB", n>>20)
+	}
+}
+
+// An in-place merge stopped part way gives the backing file its mtime
+// back: the COW file over it still shows the same disk, and running the
+// merge again finishes it.
+func TestMergeInPlaceInterruptedCanBeRerun(t *testing.T) {
+	fx := newFixture(t, 3, 4<<20, 0.3, 10)
+	want := reference(t, fx.backing, fx.sectors, 512)
+	before, err := os.Stat(fx.backing)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	calls := 0
+	stop := func(done, total int64) { calls++; cancel() }
+	if err := cow.MergeInPlace(ctx, fx.cow, cow.Options{Progress: stop}); !errors.Is(err, context.Canceled) || calls == 0 {
+		t.Fatalf("cancelled in-place merge: %v (progress calls %d)", err, calls)
+	}
+	after, err := os.Stat(fx.backing)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !after.ModTime().Equal(before.ModTime()) {
+		t.Fatalf("interrupted merge left mtime %v, want %v", after.ModTime(), before.ModTime())
+	}
+	if got, _ := os.ReadFile(fx.backing); bytes.Equal(got, want) {
+		t.Fatal("the merge was not interrupted part way; the test proves nothing")
+	}
+	out := filepath.Join(fx.dir, "new.img")
+	if err := cow.Merge(context.Background(), fx.cow, out, cow.Options{}); err != nil {
+		t.Fatalf("merging the COW file over the partly merged backing file: %v", err)
+	}
+	if got, _ := os.ReadFile(out); !bytes.Equal(got, want) {
+		t.Fatal("the COW file over the partly merged backing file shows another disk")
+	}
+	if err := cow.MergeInPlace(context.Background(), fx.cow, cow.Options{}); err != nil {
+		t.Fatalf("rerun: %v", err)
+	}
+	if got, _ := os.ReadFile(fx.backing); !bytes.Equal(got, want) {
+		t.Fatal("rerun did not finish the merge")
 	}
 }

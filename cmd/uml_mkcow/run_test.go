@@ -51,4 +51,43 @@ func TestCreateAndRefuse(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "b.cow")); err == nil {
 		t.Fatal("failed run left a COW file")
 	}
+	for _, args := range [][]string{{"", back}, {"-f", "", back}} {
+		if code, _, errs := mkcow(args...); code != 1 || errs != "open COW file: : No such file or directory\n" {
+			t.Errorf("%q: exit %d, %q", args, code, errs)
+		}
+	}
+}
+
+// -f through a symbolic link rewrites the file it names, as the C tool's
+// open(O_TRUNC) does, and keeps the link; a link to the backing file is
+// refused with a message about the COW file.
+func TestForceThroughSymlink(t *testing.T) {
+	dir := t.TempDir()
+	back := filepath.Join(dir, "root_fs")
+	if err := os.WriteFile(back, make([]byte, 1<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	target, link := filepath.Join(dir, "target.cow"), filepath.Join(dir, "link.cow")
+	if err := os.WriteFile(target, []byte("old"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("target.cow", link); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, errs := mkcow("-f", link, back); code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	if st, err := os.Lstat(link); err != nil || st.Mode()&os.ModeSymlink == 0 {
+		t.Fatalf("the link was replaced: %v", err)
+	}
+	if st, _ := os.Stat(target); st.Size() <= 3 || st.Mode().Perm() != 0o600 {
+		t.Fatalf("target: size %d mode %v, want a COW file with mode 0600", st.Size(), st.Mode())
+	}
+	blink := filepath.Join(dir, "back.link")
+	if err := os.Symlink("root_fs", blink); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, errs := mkcow("-f", blink, back); code != 1 || !strings.Contains(errs, "COW file "+blink+" is the backing file itself") {
+		t.Fatalf("-f onto the backing file by a link: exit %d, %q", code, errs)
+	}
 }

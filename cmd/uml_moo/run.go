@@ -9,6 +9,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -65,6 +66,13 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			if len(args) < 2 {
 				return usage()
 			}
+			if args[1] == "" {
+				// Most likely an unset variable in a script: the C tool
+				// fails to stat "", and falling back to the header's path
+				// would merge into a file the user did not name.
+				fmt.Fprintf(stderr, "Stating backing file: -b \"\": No such file or directory\n")
+				return 1
+			}
 			opts.Backing = args[1]
 			args = args[1:]
 		case "--force":
@@ -83,18 +91,38 @@ positional:
 	}
 	cowPath := args[0]
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	// Ctrl-C, kill and a closed terminal cancel the merge so that it
+	// cleans up; the exit status is then 128 + the signal's number, what
+	// a shell shows for a process the signal killed.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(sigs)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var caught atomic.Int32
+	go func() {
+		select {
+		case s := <-sigs:
+			caught.Store(int32(s.(syscall.Signal)))
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
 	bar := newProgress(stderr)
 	opts.Progress = bar.update
 
 	var siblings []string
+	var before time.Time // the backing file's mtime before an in-place merge
 	backing := opts.Backing
-	if c, err := cow.Open(cowPath); err == nil {
+	if h, err := cow.ReadHeader(cowPath); err == nil {
 		if backing == "" {
-			backing = c.BackingFile
+			backing = h.BackingFile
 		}
-		c.Close()
+		if h.Broken64 {
+			// The C tool's notice, on stdout as there, for scripts that
+			// expect it.
+			fmt.Fprintln(stdout, "read_cow_header - broken V3 file with 64-bit layout - recovering content.")
+		}
 	}
 	if opts.Force {
 		warnInUse(stderr, prog, "COW file", cowPath)
@@ -108,6 +136,9 @@ positional:
 			dirs = append(dirs, d)
 		}
 		siblings, _ = cow.Siblings(dirs, backing, cowPath)
+		if st, err := os.Stat(backing); err == nil {
+			before = st.ModTime()
+		}
 	}
 
 	var err error
@@ -124,10 +155,20 @@ positional:
 			} else {
 				fmt.Fprintf(stderr, "%s: interrupted: %s was not written\n", prog, args[1])
 			}
+			if n := caught.Load(); n != 0 {
+				return 128 + int(n)
+			}
 			return 130
 		}
 		fmt.Fprintln(stderr, message(prog, err))
+		var ce *cow.Error
+		if inPlace && errors.As(err, &ce) && (ce.Op == cow.OpReadData || ce.Op == cow.OpWriteData || ce.Op == cow.OpSync) {
+			fmt.Fprintf(stderr, "%s: %s may be partly merged; %s still matches it: run the same command again to finish\n", prog, backing, cowPath)
+		}
 		return 1
+	}
+	if st, err := os.Stat(backing); err == nil && st.ModTime().Equal(before) {
+		siblings = nil // nothing was written (no dirty sector): they still match
 	}
 	for _, s := range siblings {
 		fmt.Fprintf(stderr, "%s: warning: %s also uses backing file %s; it no longer matches the merged file (its mtime changed) and its guest will refuse it\n", prog, s, backing)

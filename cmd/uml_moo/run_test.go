@@ -97,7 +97,7 @@ func TestBadInput(t *testing.T) {
 		{"unknown version", func(t *testing.T, s *setup) { s.patch(t, 4, be32(7)) }, []string{"$COW", "version 7"}},
 		{"not a COW file", func(t *testing.T, s *setup) { s.patch(t, 0, []byte("\x7fELF")) }, []string{"$COW", "not the COW magic"}},
 		{"truncated header", func(t *testing.T, s *setup) { os.Truncate(s.cow, 2000) }, []string{"$COW", "v3 header needs 4128 bytes"}},
-		{"truncated bitmap", func(t *testing.T, s *setup) { os.Truncate(s.cow, 8192+100) }, []string{"$COW", "bitmap", "past the end"}},
+		{"truncated bitmap", func(t *testing.T, s *setup) { os.Truncate(s.cow, 8192+100) }, []string{"Reading COW bitmap: $COW", "bitmap", "past the end"}},
 		{"truncated data", func(t *testing.T, s *setup) { os.Truncate(s.cow, 12288+4096) }, []string{"$COW", "dirty sector", "past the end"}},
 		{"size beyond the backing file", func(t *testing.T, s *setup) { s.patch(t, 12, binary.BigEndian.AppendUint64(nil, 4<<20)) },
 			[]string{`Size mismatch (4194304 vs 2097152) of COW header vs backing file "$BACKING"`}},
@@ -117,6 +117,16 @@ func TestBadInput(t *testing.T) {
 			}
 		}, []string{"COW file $COW is in use", "--force"}},
 		{"missing COW file", func(t *testing.T, s *setup) { os.Remove(s.cow) }, []string{"COW file open: $COW: No such file or directory"}},
+		{"COW file is a directory", func(t *testing.T, s *setup) {
+			os.Remove(s.cow)
+			os.Mkdir(s.cow, 0o755)
+		}, []string{"COW file open: $COW: Is a directory"}},
+		{"COW file is a FIFO", func(t *testing.T, s *setup) {
+			os.Remove(s.cow)
+			if err := unix.Mkfifo(s.cow, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}, []string{"COW file open: $COW: not a regular file or block device"}},
 	} {
 		for _, inPlace := range []bool{false, true} {
 			name := tc.name
@@ -201,5 +211,83 @@ func TestProgressBar(t *testing.T) {
 	q.finish()
 	if quiet.Len() != 0 {
 		t.Fatalf("progress drawn on a non-terminal: %q", quiet.String())
+	}
+}
+
+// The C tool tells on stdout that it recovers a broken 64-bit v3 header,
+// success or not; so do we.
+func TestBroken64Notice(t *testing.T) {
+	s := newSetup(t, 4)
+	const notice = "read_cow_header - broken V3 file with 64-bit layout - recovering content.\n"
+	if code, out, errs := moo(s.cow, s.out); code != 0 || out != notice || errs != "" {
+		t.Fatalf("exit %d, stdout %q, stderr %q", code, out, errs)
+	}
+	when := time.Unix(2_000_000_000, 0)
+	os.Chtimes(s.backing, when, when)
+	if code, out, errs := moo("-d", s.cow); code != 1 || out != notice || !strings.Contains(errs, "mtime mismatch") {
+		t.Fatalf("exit %d, stdout %q, stderr %q", code, out, errs)
+	}
+	if code, out, _ := moo(newSetup(t, 3).cow, s.out); code != 0 || out != "" {
+		t.Fatalf("v3: exit %d, stdout %q", code, out)
+	}
+}
+
+// -b "" (an unset variable in a script) fails like the C tool instead of
+// falling back to the header's backing file; so does an empty NEW.
+func TestEmptyBackingOption(t *testing.T) {
+	s := newSetup(t, 3)
+	for _, args := range [][]string{{"-b", "", s.cow, s.out}, {"-d", "-b", "", s.cow}} {
+		if code, out, errs := moo(args...); code != 1 || out != "" || !strings.HasPrefix(errs, "Stating backing file: ") {
+			t.Errorf("%q: exit %d, stdout %q, stderr %q", args, code, out, errs)
+		}
+	}
+	if code, _, errs := moo(s.cow, ""); code != 1 || errs != "Output file open: : No such file or directory\n" {
+		t.Errorf("empty NEW: exit %d, stderr %q", code, errs)
+	}
+	if _, err := os.Stat(s.out); err == nil {
+		t.Error("an output file was written")
+	}
+	if s.backingSum(t) != s.sum {
+		t.Error("backing file changed")
+	}
+}
+
+// --force merges a COW file a guest holds, loudly: the warning names the
+// file and the lock, and the merge succeeds.
+func TestForceWarns(t *testing.T) {
+	s := newSetup(t, 3)
+	f, err := os.OpenFile(s.cow, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := unix.FcntlFlock(f.Fd(), unix.F_OFD_SETLK, &unix.Flock_t{Type: unix.F_WRLCK}); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs := moo("--force", s.cow, s.out)
+	if code != 0 || out != "" || !strings.Contains(errs, "WARNING: --force: COW file "+s.cow+" is in use") {
+		t.Fatalf("exit %d, stdout %q, stderr %q", code, out, errs)
+	}
+	if _, err := os.Stat(s.out); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// An in-place merge of a COW file without dirty sectors writes nothing,
+// so the other COW files on the backing file stay valid: no warning.
+func TestNoSiblingWarningWhenNothingWritten(t *testing.T) {
+	dir := t.TempDir()
+	back := filepath.Join(dir, "root_fs")
+	if err := os.WriteFile(back, make([]byte, 1<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	a, b := filepath.Join(dir, "a.cow"), filepath.Join(dir, "b.cow")
+	for _, c := range []string{a, b} {
+		if _, err := cow.Create(c, back, cow.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if code, out, errs := moo("-d", a); code != 0 || out != "" || errs != "" {
+		t.Fatalf("exit %d, stdout %q, stderr %q", code, out, errs)
 	}
 }
