@@ -352,7 +352,9 @@ func runCtx(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 		defer cancel()
 		ctx = ctx2
 		go func() {
-			_, _ = io.Copy(io.Discard, f)
+			if _, err := io.Copy(io.Discard, f); err == nil && ctx2.Err() == nil {
+				status.printf("EOF on stdin, cleaning up and exiting")
+			}
 			cancel()
 		}()
 	}

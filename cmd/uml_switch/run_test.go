@@ -97,6 +97,10 @@ Disconnect`
 	if _, err := os.Stat(ctl); !os.IsNotExist(err) {
 		t.Errorf("control socket left behind")
 	}
+	// The C switch says why it ends; scripts watching its output see it.
+	if !strings.HasSuffix(out.String(), "\nEOF on stdin, cleaning up and exiting\n") {
+		t.Errorf("stdout %q does not end with the C switch's EOF line", out.String())
+	}
 }
 
 func TestQuietAndPcapToStdout(t *testing.T) {
@@ -192,5 +196,9 @@ func TestTerminalEOFEnds(t *testing.T) {
 	}
 	if _, err := os.Stat(ctl); !os.IsNotExist(err) {
 		t.Errorf("control socket left behind")
+	}
+	// The C switch says why it ends; scripts watching its output see it.
+	if !strings.HasSuffix(out.String(), "\nEOF on stdin, cleaning up and exiting\n") {
+		t.Errorf("stdout %q does not end with the C switch's EOF line", out.String())
 	}
 }
