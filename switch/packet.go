@@ -34,8 +34,8 @@ func (sw *Switch) AddTap(name string) (*Port, error) {
 }
 
 // AddPacketPort attaches f, a non-blocking descriptor that carries one frame
-// per read and write, as a port of the given kind. The port's id is f's
-// descriptor. The switch owns f from now on.
+// per read and write, as a port of the given kind. The switch owns f from
+// now on.
 func (sw *Switch) AddPacketPort(kind, peer string, f *os.File) (*Port, error) {
 	rc, err := f.SyscallConn()
 	if err != nil {
@@ -43,7 +43,7 @@ func (sw *Switch) AddPacketPort(kind, peer string, f *os.File) (*Port, error) {
 		return nil, err
 	}
 	pp := &packetPort{sw: sw, f: f, rc: rc}
-	p := &Port{ID: int(f.Fd()), Kind: kind, Peer: peer, tr: pp}
+	p := &Port{ID: sw.reserveID(), Kind: kind, Peer: peer, tr: pp}
 	pp.port = p
 	sw.mu.Lock()
 	running := sw.running

@@ -8,8 +8,8 @@
 // transports: UML's "daemon" protocol (a control stream per guest plus one
 // shared datagram socket, PROTOCOLS.md §1) and tap devices so far. It learns
 // source MACs (aging, bounded table) or, in hub mode, floods every frame.
-// Every port has a small integer id (the descriptor the C switch prints as
-// "New port N") and its own counters.
+// Every port has a small integer id, numbered as the C switch numbers its
+// ports (it prints its descriptors as "New port N") and its own counters.
 //
 // The forwarding path never blocks on a peer: a full peer queue drops that
 // frame for that port only, and counts it. Frames from senders that never
@@ -78,7 +78,18 @@ type Config struct {
 	MACTableSize int
 	// OnEvent, if set, receives events (see Event).
 	OnEvent func(Event)
+	// FirstPortID is the lowest port id; 0 means DefaultFirstPortID.
+	FirstPortID int
 }
+
+// DefaultFirstPortID is the first descriptor the C switch gets for a port
+// (0-2 are stdio, 3 the control socket, 4 the data socket). Port ids are
+// handed out as the kernel hands out descriptors, lowest free one first,
+// held from the control connection's accept to its close, so the numbers in
+// "New port N" match the C switch's for the same sequence of events. They
+// are not our descriptor numbers: the Go runtime and our extra listeners
+// hold descriptors the C switch does not have.
+const DefaultFirstPortID = 5
 
 // Capture receives every frame entering the switch from a port.
 type Capture interface {
@@ -110,7 +121,11 @@ type Switch struct {
 
 	servers []server
 	running bool
-	dtx     *txContext // output batch of the delay lines
+	ids     map[int]bool // port ids in use, including pending connections
+	// stopping: Run is shutting down; ports go away silently, as the C
+	// switch prints no "Disconnect" for the ports it closes on exit.
+	stopping bool
+	dtx      *txContext // output batch of the delay lines
 }
 
 // server is an attached transport endpoint with its own goroutines.
@@ -135,7 +150,30 @@ func New(cfg Config) *Switch {
 		ports:   map[int]*Port{},
 		macs:    map[[6]byte]*macEntry{},
 		maxMACs: cfg.MACTableSize,
+		ids:     map[int]bool{},
 	}
+}
+
+// reserveID takes the lowest free port id.
+func (sw *Switch) reserveID() int {
+	sw.mu.Lock()
+	defer sw.mu.Unlock()
+	id := sw.cfg.FirstPortID
+	if id <= 0 {
+		id = DefaultFirstPortID
+	}
+	for sw.ids[id] {
+		id++
+	}
+	sw.ids[id] = true
+	return id
+}
+
+// releaseID frees an id reserveID handed out.
+func (sw *Switch) releaseID(id int) {
+	sw.mu.Lock()
+	delete(sw.ids, id)
+	sw.mu.Unlock()
 }
 
 func (sw *Switch) now() int64 { return int64(time.Since(sw.start)) }
@@ -171,6 +209,9 @@ func (sw *Switch) Run(ctx context.Context) error {
 	wg.Add(1)
 	go func() { defer wg.Done(); sw.ager(ctx) }()
 	<-ctx.Done()
+	sw.mu.Lock()
+	sw.stopping = true
+	sw.mu.Unlock()
 	for _, s := range servers {
 		_ = s.close()
 	}
@@ -236,9 +277,7 @@ func (sw *Switch) expire(now int64) {
 	}
 }
 
-// addPort registers p; an id clash (descriptor reuse before the old port
-// was removed) cannot happen because the old descriptor is closed only
-// after removal.
+// addPort registers p, whose ID came from reserveID; removePort frees it.
 func (sw *Switch) addPort(p *Port) {
 	sw.mu.Lock()
 	sw.ports[p.ID] = p
@@ -256,12 +295,14 @@ func (sw *Switch) removePort(p *Port, announce bool) bool {
 		return false
 	}
 	p.removed = true
+	announce = announce && !sw.stopping
 	for _, dl := range p.delay {
 		if dl != nil {
 			dl.close()
 		}
 	}
 	delete(sw.ports, p.ID)
+	delete(sw.ids, p.ID)
 	for i, q := range sw.list {
 		if q == p {
 			sw.list = append(sw.list[:i], sw.list[i+1:]...)
@@ -287,7 +328,7 @@ func (sw *Switch) removePort(p *Port, announce bool) bool {
 }
 
 // portCloser is a transport that holds a descriptor per port, closed when
-// the port is removed (its id, the descriptor number, is then free).
+// the port is removed.
 type portCloser interface{ closePort(p *Port) }
 
 // txContext is one ingress goroutine's pending output: datagrams for
