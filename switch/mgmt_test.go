@@ -133,6 +133,12 @@ func TestManagementListingsAndFaults(t *testing.T) {
 	if err := json.Unmarshal([]byte(m.ok("stats json")[0]), &st); err != nil {
 		t.Fatal(err)
 	}
+	// The same snake_case names as the text reply and the other listings.
+	for _, k := range []string{"ports", "macs", "hub", "unregistered_drops"} {
+		if _, ok := st[k]; !ok {
+			t.Errorf("stats json %v lacks %q", st, k)
+		}
+	}
 	idB := sw.Ports()[1].ID
 	for _, p := range sw.Ports() {
 		if p.MACs == 1 && p.Counters.RxFrames == 1 && p.Counters.TxFrames == 1 {

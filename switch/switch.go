@@ -528,10 +528,10 @@ func (sw *Switch) MACs() []MACEntry {
 
 // Stats are switch-wide counters.
 type Stats struct {
-	Ports        int
-	MACs         int
-	Hub          bool
-	Unregistered uint64 // datagrams from senders that are no port, dropped
+	Ports        int    `json:"ports"`
+	MACs         int    `json:"macs"`
+	Hub          bool   `json:"hub"`
+	Unregistered uint64 `json:"unregistered_drops"` // datagrams from senders that are no port, dropped
 }
 
 // Stats returns the switch-wide counters.
