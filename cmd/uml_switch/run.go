@@ -214,6 +214,11 @@ func runMain(args []string, stdin io.Reader, stdout, stderr io.Writer) (int, sys
 	sigc := make(chan os.Signal, 1)
 	signal.Notify(sigc, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	defer signal.Stop(sigc)
+	// A status line written after the reader of our stdout went away
+	// (a -daemon child of $(...), "| head") must not kill the switch by
+	// SIGPIPE: it would leave its socket files behind and drop every
+	// guest. The write fails with EPIPE instead and the switch goes on.
+	signal.Ignore(syscall.SIGPIPE)
 	var got syscall.Signal
 	var once sync.Once
 	var status atomic.Pointer[lineWriter]
