@@ -19,7 +19,7 @@ import (
 )
 
 // Our stdout and the C switch's, for the same sequence of events, match
-// line for line (ports renumbered: both print descriptors), and ours needs
+// line for line, port numbers included, and ours needs
 // no stdbuf to reach a pipe at once.
 func TestE2EOutputMatchesC(t *testing.T) {
 	b := testbed.Get(t)
