@@ -1,6 +1,9 @@
 package vswitch
 
 import (
+	"context"
+	"os"
+	"strings"
 	"testing"
 	"time"
 )
@@ -52,5 +55,49 @@ func TestDelayLineReleasesBudget(t *testing.T) {
 		if n == 0 {
 			t.Fatalf("round %d: budget not given back", round)
 		}
+	}
+}
+
+// A port whose descriptor fails (a tap device deleted under the switch:
+// reads return EBADFD) goes away with the reason; the switch keeps running.
+func TestFailingPacketPortCostsOnlyItself(t *testing.T) {
+	events := make(chan Event, 16)
+	sw := New(Config{OnEvent: func(e Event) { events <- e }})
+	dir, err := os.Open(t.TempDir()) // read(2) on a directory: EISDIR
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sw.AddPacketPort("tap", "tap:gone", dir); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- sw.Run(ctx) }()
+	deadline := time.After(5 * time.Second)
+	for {
+		select {
+		case e := <-events:
+			if e.Kind != PortRemoved {
+				continue
+			}
+			if e.Err == nil || !strings.Contains(e.Err.Error(), "tap:gone") {
+				t.Fatalf("PortRemoved without the reason: %v", e.Err)
+			}
+		case err := <-done:
+			t.Fatalf("the switch ended with the port: %v", err)
+		case <-deadline:
+			t.Fatal("failing port was not removed")
+		}
+		break
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("the switch ended after the port failed: %v", err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
 	}
 }

@@ -77,7 +77,9 @@ func (pp *packetPort) close() error { return pp.f.Close() }
 func (pp *packetPort) closePort(*Port) { _ = pp.f.Close() }
 
 // serve reads frames until the descriptor fails or is closed, then removes
-// the port.
+// the port. A failing descriptor costs only its port (reported with the
+// PortRemoved event), never the switch: deleting a tap device under a
+// running switch must not drop every guest.
 func (pp *packetPort) serve(ctx context.Context) error {
 	sw := pp.sw
 	const n = 16
@@ -103,8 +105,12 @@ func (pp *packetPort) serve(ctx context.Context) error {
 					}
 					break
 				}
-				if m == 0 && got == 0 {
-					rerr = errEOF
+				if m == 0 {
+					// End of a bess peer's stream; what came before
+					// it in this round is forwarded first.
+					if got == 0 {
+						rerr = errEOF
+					}
 					break
 				}
 				lens[got] = m
@@ -129,10 +135,12 @@ func (pp *packetPort) serve(ctx context.Context) error {
 			sw.mu.Unlock()
 		}
 		if rerr != nil && rerr != unix.EINTR {
-			if rerr == errEOF {
-				return nil
+			if rerr != errEOF {
+				sw.mu.Lock()
+				pp.port.failure = fmt.Errorf("%s: %w", pp.port.Peer, rerr)
+				sw.mu.Unlock()
 			}
-			return fmt.Errorf("%s: %w", pp.port.Peer, rerr)
+			return nil
 		}
 	}
 }

@@ -85,6 +85,7 @@ type Port struct {
 	sendAddr []byte    // daemon ports: the raw sockaddr_un replies go to
 	conn     io.Closer // daemon ports: the control connection
 	removed  bool
+	failure  error // why the transport gave up on the port, if it did
 	down     bool
 	macs     int // entries in the MAC table pointing here
 	c        Counters

@@ -48,7 +48,8 @@ type EventKind int
 const (
 	// PortAdded: a port came up (the C switch prints "New connection").
 	PortAdded EventKind = iota
-	// PortRemoved: a port went away with its MACs ("Disconnect").
+	// PortRemoved: a port went away with its MACs ("Disconnect"). Err
+	// says why when its transport failed (a tap device deleted under it).
 	PortRemoved
 	// MACLearned: a source address was learned on, or moved to, a port
 	// (" Addr: MAC New port N [old port M]").
@@ -296,6 +297,7 @@ func (sw *Switch) removePort(p *Port, announce bool) bool {
 	}
 	p.removed = true
 	announce = announce && !sw.stopping
+	failure := p.failure
 	for _, dl := range p.delay {
 		if dl != nil {
 			dl.close()
@@ -322,7 +324,7 @@ func (sw *Switch) removePort(p *Port, announce bool) bool {
 		c.closePort(p)
 	}
 	if announce {
-		sw.event(Event{Kind: PortRemoved, Port: p.ID, Kind2: p.Kind})
+		sw.event(Event{Kind: PortRemoved, Port: p.ID, Kind2: p.Kind, Err: failure})
 	}
 	return true
 }

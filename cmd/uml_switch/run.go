@@ -376,6 +376,11 @@ func printEvent(status *lineWriter, stderr io.Writer, e vswitch.Event) {
 		status.printf("New connection")
 	case vswitch.PortRemoved:
 		status.printf("Disconnect")
+		if e.Err != nil {
+			status.mu.Lock()
+			fmt.Fprintf(stderr, "uml_switch: port %d: %v; the switch goes on without it\n", e.Port, e.Err)
+			status.mu.Unlock()
+		}
 	case vswitch.MACLearned:
 		if e.OldPort >= 0 {
 			status.printf(" Addr: %s New port %d old port %d", e.MAC, e.Port, e.OldPort)
