@@ -95,6 +95,13 @@ func parseArgs(args []string) (*options, error) {
 			if n == 2 {
 				o.data = args[i+2]
 			}
+			// An empty word would silently mean the default socket,
+			// not the one the user named.
+			for _, w := range args[i+1 : i+1+n] {
+				if w == "" {
+					return o, fmt.Errorf("-unix: empty socket path")
+				}
+			}
 			i += n
 		case "-hub":
 			o.hub = true

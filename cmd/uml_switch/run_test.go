@@ -144,6 +144,8 @@ func TestBadArguments(t *testing.T) {
 		{"-group", "no-such-group-here", "-unix", filepath.Join(dir, "z")},
 		{"-pcap", filepath.Join(dir, "no", "such", "dir.pcap"), "-unix", filepath.Join(dir, "z")},
 		{"-unix", filepath.Join(dir, "no", "such", "dir.ctl")},
+		{"-unix", ""},
+		{"-compat-v0", "-unix", filepath.Join(dir, "z"), ""},
 	} {
 		var out, errOut bytes.Buffer
 		code := runCtx(context.Background(), append([]string{"uml_switch"}, args...), nil, &out, &errOut, nil)
