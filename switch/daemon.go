@@ -269,6 +269,9 @@ func (d *daemon) serve(ctx context.Context) error {
 // control stream: the port lives as long as the stream.
 func (d *daemon) handleControl(c *net.UnixConn) {
 	defer c.Close()
+	// The id is held from accept on, as the C switch's descriptor is; the
+	// port takes it over, and removing the port frees it.
+	id := d.sw.reserveID()
 	var req Request
 	buf := make([]byte, MaxRequestLen+1)
 	n, err := readRequest(c, buf)
@@ -276,14 +279,11 @@ func (d *daemon) handleControl(c *net.UnixConn) {
 		err = req.UnmarshalBinary(buf[:n])
 	}
 	if err != nil {
+		d.sw.releaseID(id)
 		d.sw.event(Event{Kind: RequestRejected, Port: -1, Err: err})
 		return
 	}
 	slack := MaxRequestLen - n
-	var id int
-	if rc, err := c.SyscallConn(); err == nil {
-		_ = rc.Control(func(fd uintptr) { id = int(fd) })
-	}
 	p := &Port{ID: id, Kind: "daemon", Peer: d.peerName(req.Sock[:]), tr: d, conn: c,
 		key: string(sockKey(req.Sock[:])), sendAddr: append([]byte(nil), req.Sock[:]...)}
 	// Register before replying: the UML may send its first frame as soon

@@ -35,9 +35,14 @@ type Faults struct {
 
 func (f Faults) zero() bool { return f.Loss == 0 && f.Delay == 0 && f.Jitter == 0 }
 
-// maxDelayed bounds the frames one port's delay line holds; more are
-// dropped (DropDelayFull) rather than buffered without limit.
-const maxDelayed = 16384
+// maxDelayed and maxDelayedBytes bound what one port's delay line holds;
+// more is dropped (DropDelayFull) rather than buffered without limit. The
+// byte bound matters: 16384 frames of up to 64 KiB would be 1 GiB per
+// line, and a guest can send that fast against a 60 s delay.
+const (
+	maxDelayed      = 16384
+	maxDelayedBytes = 32 << 20
+)
 
 type delayed struct {
 	due   time.Time
@@ -68,6 +73,7 @@ func (h *delayHeap) Pop() any {
 type delayLine struct {
 	mu      sync.Mutex
 	q       delayHeap
+	bytes   int // sum of the queued frames' lengths
 	seq     uint64
 	wake    chan struct{}
 	stop    chan struct{}
@@ -83,10 +89,11 @@ func newDelayLine(release func([][]byte)) *delayLine {
 // add queues a copy of frame; false when the line is full.
 func (dl *delayLine) add(due time.Time, frame []byte) bool {
 	dl.mu.Lock()
-	if len(dl.q) >= maxDelayed {
+	if len(dl.q) >= maxDelayed || dl.bytes+len(frame) > maxDelayedBytes {
 		dl.mu.Unlock()
 		return false
 	}
+	dl.bytes += len(frame)
 	dl.seq++
 	heap.Push(&dl.q, delayed{due: due, seq: dl.seq, frame: append([]byte(nil), frame...)})
 	first := dl.q[0].seq == dl.seq
@@ -111,7 +118,9 @@ func (dl *delayLine) run() {
 		now := time.Now()
 		due = due[:0]
 		for len(dl.q) > 0 && !dl.q[0].due.After(now) {
-			due = append(due, heap.Pop(&dl.q).(delayed).frame)
+			f := heap.Pop(&dl.q).(delayed).frame
+			dl.bytes -= len(f)
+			due = append(due, f)
 		}
 		wait := time.Hour
 		if len(dl.q) > 0 {

@@ -105,10 +105,7 @@ type streamPort struct {
 const maxStreamPending = 1 << 20
 
 func (sw *Switch) addStreamPort(c *net.UnixConn, peer string) {
-	var id int
-	if rc, err := c.SyscallConn(); err == nil {
-		_ = rc.Control(func(fd uintptr) { id = int(fd) })
-	}
+	id := sw.reserveID()
 	sp := &streamPort{sw: sw, c: c, kick: make(chan struct{}, 1), done: make(chan struct{})}
 	p := &Port{ID: id, Kind: "stream", Peer: peer, tr: sp}
 	sp.port = p

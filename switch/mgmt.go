@@ -32,6 +32,12 @@ import (
 //	help
 const maxCommandLine = 4096
 
+// maxMgmtConns bounds concurrent management connections: each holds a
+// descriptor, and idle ones never time out (a user may keep socat open),
+// so without a bound a local client could use up the descriptors new
+// guests need.
+const maxMgmtConns = 128
+
 // CommandError is a command the switch refused; its text follows "ERR ".
 type CommandError struct{ Reason string }
 
@@ -376,8 +382,17 @@ func (m *mgmtServer) serve(ctx context.Context) error {
 			continue
 		}
 		m.mu.Lock()
-		m.conns[c] = struct{}{}
+		full := len(m.conns) >= maxMgmtConns
+		if !full {
+			m.conns[c] = struct{}{}
+		}
 		m.mu.Unlock()
+		if full {
+			_ = c.SetWriteDeadline(time.Now().Add(time.Second))
+			_, _ = io.WriteString(c, "ERR too many management connections\n")
+			c.Close()
+			continue
+		}
 		go func() {
 			m.sw.ServeManagement(c, c)
 			c.Close()

@@ -133,6 +133,12 @@ func TestManagementListingsAndFaults(t *testing.T) {
 	if err := json.Unmarshal([]byte(m.ok("stats json")[0]), &st); err != nil {
 		t.Fatal(err)
 	}
+	// The same snake_case names as the text reply and the other listings.
+	for _, k := range []string{"ports", "macs", "hub", "unregistered_drops"} {
+		if _, ok := st[k]; !ok {
+			t.Errorf("stats json %v lacks %q", st, k)
+		}
+	}
 	idB := sw.Ports()[1].ID
 	for _, p := range sw.Ports() {
 		if p.MACs == 1 && p.Counters.RxFrames == 1 && p.Counters.TxFrames == 1 {
@@ -295,4 +301,48 @@ func TestBessAndStreamPorts(t *testing.T) {
 	bc.Close()
 	sc.Close()
 	waitFor(t, "bess and stream ports removed", func() bool { return len(sw.Ports()) == 1 })
+}
+
+// Idle management connections are bounded: the one past the bound gets an
+// ERR line and is closed; once a connection ends, a new one is served.
+func TestManagementConnectionBound(t *testing.T) {
+	_, _, mpath := startFull(t, nil)
+	var held []*mgmt
+	for i := 0; i < 128; i++ {
+		m := dialMgmt(t, mpath)
+		m.ok("stats") // served: counted by the switch before the next dial
+		held = append(held, m)
+	}
+	c, err := net.Dial("unix", mpath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	line, err := bufio.NewReader(c).ReadString('\n')
+	c.Close()
+	if !strings.HasPrefix(line, "ERR ") {
+		t.Fatalf("connection past the bound got %q (%v), want an ERR line", line, err)
+	}
+	held[0].c.Close()
+	for i := 0; ; i++ {
+		time.Sleep(20 * time.Millisecond)
+		c, err := net.Dial("unix", mpath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+		_, _ = io.WriteString(c, "stats\n")
+		_ = c.(*net.UnixConn).CloseWrite()
+		reply, _ := io.ReadAll(io.LimitReader(c, 4096))
+		c.Close()
+		if strings.HasSuffix(string(reply), "OK\n") {
+			break
+		}
+		if i == 50 {
+			t.Fatalf("no connection served after one ended: %q", reply)
+		}
+	}
+	if lines, end := held[1].do("stats"); end != "OK" {
+		t.Fatalf("held connection: %q %s", lines, end)
+	}
 }

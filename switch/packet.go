@@ -34,8 +34,8 @@ func (sw *Switch) AddTap(name string) (*Port, error) {
 }
 
 // AddPacketPort attaches f, a non-blocking descriptor that carries one frame
-// per read and write, as a port of the given kind. The port's id is f's
-// descriptor. The switch owns f from now on.
+// per read and write, as a port of the given kind. The switch owns f from
+// now on.
 func (sw *Switch) AddPacketPort(kind, peer string, f *os.File) (*Port, error) {
 	rc, err := f.SyscallConn()
 	if err != nil {
@@ -43,7 +43,7 @@ func (sw *Switch) AddPacketPort(kind, peer string, f *os.File) (*Port, error) {
 		return nil, err
 	}
 	pp := &packetPort{sw: sw, f: f, rc: rc}
-	p := &Port{ID: int(f.Fd()), Kind: kind, Peer: peer, tr: pp}
+	p := &Port{ID: sw.reserveID(), Kind: kind, Peer: peer, tr: pp}
 	pp.port = p
 	sw.mu.Lock()
 	running := sw.running
@@ -77,7 +77,9 @@ func (pp *packetPort) close() error { return pp.f.Close() }
 func (pp *packetPort) closePort(*Port) { _ = pp.f.Close() }
 
 // serve reads frames until the descriptor fails or is closed, then removes
-// the port.
+// the port. A failing descriptor costs only its port (reported with the
+// PortRemoved event), never the switch: deleting a tap device under a
+// running switch must not drop every guest.
 func (pp *packetPort) serve(ctx context.Context) error {
 	sw := pp.sw
 	const n = 16
@@ -103,8 +105,12 @@ func (pp *packetPort) serve(ctx context.Context) error {
 					}
 					break
 				}
-				if m == 0 && got == 0 {
-					rerr = errEOF
+				if m == 0 {
+					// End of a bess peer's stream; what came before
+					// it in this round is forwarded first.
+					if got == 0 {
+						rerr = errEOF
+					}
 					break
 				}
 				lens[got] = m
@@ -129,10 +135,12 @@ func (pp *packetPort) serve(ctx context.Context) error {
 			sw.mu.Unlock()
 		}
 		if rerr != nil && rerr != unix.EINTR {
-			if rerr == errEOF {
-				return nil
+			if rerr != errEOF {
+				sw.mu.Lock()
+				pp.port.failure = fmt.Errorf("%s: %w", pp.port.Peer, rerr)
+				sw.mu.Unlock()
 			}
-			return fmt.Errorf("%s: %w", pp.port.Peer, rerr)
+			return nil
 		}
 	}
 }

@@ -72,9 +72,8 @@ type transport interface {
 // later kinds. Its fields other than ID, Kind and Peer are guarded by the
 // switch's lock; read them through Switch.Ports.
 type Port struct {
-	// ID is small, unique among live ports and stable for the port's life:
-	// the descriptor of its control connection (daemon ports) or of its
-	// device (tap), which is what the C uml_switch prints as "New port N".
+	// ID is small, unique among live ports and stable for the port's life,
+	// numbered as the C uml_switch numbers its ports (DefaultFirstPortID).
 	ID int
 	// Kind names the transport: "daemon", "tap".
 	Kind string
@@ -86,6 +85,7 @@ type Port struct {
 	sendAddr []byte    // daemon ports: the raw sockaddr_un replies go to
 	conn     io.Closer // daemon ports: the control connection
 	removed  bool
+	failure  error // why the transport gave up on the port, if it did
 	down     bool
 	macs     int // entries in the MAC table pointing here
 	c        Counters

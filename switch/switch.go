@@ -8,8 +8,8 @@
 // transports: UML's "daemon" protocol (a control stream per guest plus one
 // shared datagram socket, PROTOCOLS.md §1) and tap devices so far. It learns
 // source MACs (aging, bounded table) or, in hub mode, floods every frame.
-// Every port has a small integer id (the descriptor the C switch prints as
-// "New port N") and its own counters.
+// Every port has a small integer id, numbered as the C switch numbers its
+// ports (it prints its descriptors as "New port N") and its own counters.
 //
 // The forwarding path never blocks on a peer: a full peer queue drops that
 // frame for that port only, and counts it. Frames from senders that never
@@ -48,7 +48,8 @@ type EventKind int
 const (
 	// PortAdded: a port came up (the C switch prints "New connection").
 	PortAdded EventKind = iota
-	// PortRemoved: a port went away with its MACs ("Disconnect").
+	// PortRemoved: a port went away with its MACs ("Disconnect"). Err
+	// says why when its transport failed (a tap device deleted under it).
 	PortRemoved
 	// MACLearned: a source address was learned on, or moved to, a port
 	// (" Addr: MAC New port N [old port M]").
@@ -78,7 +79,18 @@ type Config struct {
 	MACTableSize int
 	// OnEvent, if set, receives events (see Event).
 	OnEvent func(Event)
+	// FirstPortID is the lowest port id; 0 means DefaultFirstPortID.
+	FirstPortID int
 }
+
+// DefaultFirstPortID is the first descriptor the C switch gets for a port
+// (0-2 are stdio, 3 the control socket, 4 the data socket). Port ids are
+// handed out as the kernel hands out descriptors, lowest free one first,
+// held from the control connection's accept to its close, so the numbers in
+// "New port N" match the C switch's for the same sequence of events. They
+// are not our descriptor numbers: the Go runtime and our extra listeners
+// hold descriptors the C switch does not have.
+const DefaultFirstPortID = 5
 
 // Capture receives every frame entering the switch from a port.
 type Capture interface {
@@ -110,7 +122,11 @@ type Switch struct {
 
 	servers []server
 	running bool
-	dtx     *txContext // output batch of the delay lines
+	ids     map[int]bool // port ids in use, including pending connections
+	// stopping: Run is shutting down; ports go away silently, as the C
+	// switch prints no "Disconnect" for the ports it closes on exit.
+	stopping bool
+	dtx      *txContext // output batch of the delay lines
 }
 
 // server is an attached transport endpoint with its own goroutines.
@@ -135,7 +151,30 @@ func New(cfg Config) *Switch {
 		ports:   map[int]*Port{},
 		macs:    map[[6]byte]*macEntry{},
 		maxMACs: cfg.MACTableSize,
+		ids:     map[int]bool{},
 	}
+}
+
+// reserveID takes the lowest free port id.
+func (sw *Switch) reserveID() int {
+	sw.mu.Lock()
+	defer sw.mu.Unlock()
+	id := sw.cfg.FirstPortID
+	if id <= 0 {
+		id = DefaultFirstPortID
+	}
+	for sw.ids[id] {
+		id++
+	}
+	sw.ids[id] = true
+	return id
+}
+
+// releaseID frees an id reserveID handed out.
+func (sw *Switch) releaseID(id int) {
+	sw.mu.Lock()
+	delete(sw.ids, id)
+	sw.mu.Unlock()
 }
 
 func (sw *Switch) now() int64 { return int64(time.Since(sw.start)) }
@@ -171,6 +210,9 @@ func (sw *Switch) Run(ctx context.Context) error {
 	wg.Add(1)
 	go func() { defer wg.Done(); sw.ager(ctx) }()
 	<-ctx.Done()
+	sw.mu.Lock()
+	sw.stopping = true
+	sw.mu.Unlock()
 	for _, s := range servers {
 		_ = s.close()
 	}
@@ -236,9 +278,7 @@ func (sw *Switch) expire(now int64) {
 	}
 }
 
-// addPort registers p; an id clash (descriptor reuse before the old port
-// was removed) cannot happen because the old descriptor is closed only
-// after removal.
+// addPort registers p, whose ID came from reserveID; removePort frees it.
 func (sw *Switch) addPort(p *Port) {
 	sw.mu.Lock()
 	sw.ports[p.ID] = p
@@ -256,12 +296,15 @@ func (sw *Switch) removePort(p *Port, announce bool) bool {
 		return false
 	}
 	p.removed = true
+	announce = announce && !sw.stopping
+	failure := p.failure
 	for _, dl := range p.delay {
 		if dl != nil {
 			dl.close()
 		}
 	}
 	delete(sw.ports, p.ID)
+	delete(sw.ids, p.ID)
 	for i, q := range sw.list {
 		if q == p {
 			sw.list = append(sw.list[:i], sw.list[i+1:]...)
@@ -281,13 +324,13 @@ func (sw *Switch) removePort(p *Port, announce bool) bool {
 		c.closePort(p)
 	}
 	if announce {
-		sw.event(Event{Kind: PortRemoved, Port: p.ID, Kind2: p.Kind})
+		sw.event(Event{Kind: PortRemoved, Port: p.ID, Kind2: p.Kind, Err: failure})
 	}
 	return true
 }
 
 // portCloser is a transport that holds a descriptor per port, closed when
-// the port is removed (its id, the descriptor number, is then free).
+// the port is removed.
 type portCloser interface{ closePort(p *Port) }
 
 // txContext is one ingress goroutine's pending output: datagrams for
@@ -487,10 +530,10 @@ func (sw *Switch) MACs() []MACEntry {
 
 // Stats are switch-wide counters.
 type Stats struct {
-	Ports        int
-	MACs         int
-	Hub          bool
-	Unregistered uint64 // datagrams from senders that are no port, dropped
+	Ports        int    `json:"ports"`
+	MACs         int    `json:"macs"`
+	Hub          bool   `json:"hub"`
+	Unregistered uint64 `json:"unregistered_drops"` // datagrams from senders that are no port, dropped
 }
 
 // Stats returns the switch-wide counters.

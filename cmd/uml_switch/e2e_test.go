@@ -3,6 +3,8 @@
 package main
 
 import (
+	"crypto/rand"
+	"encoding/binary"
 	"fmt"
 	"net"
 	"os"
@@ -19,7 +21,7 @@ import (
 )
 
 // Our stdout and the C switch's, for the same sequence of events, match
-// line for line (ports renumbered: both print descriptors), and ours needs
+// line for line, port numbers included, and ours needs
 // no stdbuf to reach a pipe at once.
 func TestE2EOutputMatchesC(t *testing.T) {
 	b := testbed.Get(t)
@@ -120,6 +122,7 @@ ping -c 3 -i 0.2 -W 5 10.0.1.2 && echo PING-HUB-OK
 	touch("long")
 	pinger.WaitFor("icmp_seq=5 ", 30*time.Second)
 	pid := sw.Cmd.Process.Pid
+	hostileControl(t, swCtl, pid)
 	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
@@ -304,5 +307,51 @@ func TestE2ESignalsCleanUp(t *testing.T) {
 		if !strings.Contains(out.String(), fmt.Sprintf("Caught signal %d, cleaning up and exiting", sig)) {
 			t.Errorf("%v: stdout %q", sig, out.String())
 		}
+	}
+}
+
+// hostileControl throws issue 4's garbage at a running switch's control
+// socket (short, wrong magic, versions 2 and 9, oversize, random bytes, a
+// thousand connect-and-close) and checks that its descriptors stay bounded
+// and the socket keeps accepting; the caller's guests check forwarding.
+func hostileControl(t *testing.T, ctl string, pid int) {
+	t.Helper()
+	fds := func() int {
+		ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+		if err != nil {
+			t.Fatalf("switch descriptors: %v", err)
+		}
+		return len(ents)
+	}
+	before := fds()
+	req := func(magic, version uint32, n int) []byte {
+		b := make([]byte, n)
+		binary.LittleEndian.PutUint32(b, magic)
+		if n >= 8 {
+			binary.LittleEndian.PutUint32(b[4:], version)
+		}
+		return b
+	}
+	random := make([]byte, 124)
+	_, _ = rand.Read(random)
+	junk := [][]byte{[]byte("ab"), req(0x12345678, 3, 124), req(0xfeedface, 2, 124),
+		req(0xfeedface, 9, 124), req(0xfeedface, 3, 4096), random}
+	for i := 0; i < 1000+len(junk); i++ {
+		c, err := net.DialTimeout("unix", ctl, 5*time.Second)
+		if err != nil {
+			t.Fatalf("control socket refused connection %d: %v", i, err)
+		}
+		if i < len(junk) {
+			_ = c.SetWriteDeadline(time.Now().Add(time.Second))
+			_, _ = c.Write(junk[i])
+		}
+		c.Close()
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for fds() > before+4 {
+		if time.Now().After(deadline) {
+			t.Fatalf("switch holds %d descriptors after the storm, %d before", fds(), before)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

@@ -95,6 +95,13 @@ func parseArgs(args []string) (*options, error) {
 			if n == 2 {
 				o.data = args[i+2]
 			}
+			// An empty word would silently mean the default socket,
+			// not the one the user named.
+			for _, w := range args[i+1 : i+1+n] {
+				if w == "" {
+					return o, fmt.Errorf("-unix: empty socket path")
+				}
+			}
 			i += n
 		case "-hub":
 			o.hub = true
@@ -214,6 +221,11 @@ func runMain(args []string, stdin io.Reader, stdout, stderr io.Writer) (int, sys
 	sigc := make(chan os.Signal, 1)
 	signal.Notify(sigc, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	defer signal.Stop(sigc)
+	// A status line written after the reader of our stdout went away
+	// (a -daemon child of $(...), "| head") must not kill the switch by
+	// SIGPIPE: it would leave its socket files behind and drop every
+	// guest. The write fails with EPIPE instead and the switch goes on.
+	signal.Ignore(syscall.SIGPIPE)
 	var got syscall.Signal
 	var once sync.Once
 	var status atomic.Pointer[lineWriter]
@@ -352,7 +364,9 @@ func runCtx(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 		defer cancel()
 		ctx = ctx2
 		go func() {
-			_, _ = io.Copy(io.Discard, f)
+			if _, err := io.Copy(io.Discard, f); err == nil && ctx2.Err() == nil {
+				status.printf("EOF on stdin, cleaning up and exiting")
+			}
 			cancel()
 		}()
 	}
@@ -369,6 +383,11 @@ func printEvent(status *lineWriter, stderr io.Writer, e vswitch.Event) {
 		status.printf("New connection")
 	case vswitch.PortRemoved:
 		status.printf("Disconnect")
+		if e.Err != nil {
+			status.mu.Lock()
+			fmt.Fprintf(stderr, "uml_switch: port %d: %v; the switch goes on without it\n", e.Port, e.Err)
+			status.mu.Unlock()
+		}
 	case vswitch.MACLearned:
 		if e.OldPort >= 0 {
 			status.printf(" Addr: %s New port %d old port %d", e.MAC, e.Port, e.OldPort)

@@ -2,10 +2,13 @@ package main
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -23,7 +26,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	c, err := net.DialTimeout("unix", path, 5*time.Second)
 	if err != nil {
-		fmt.Fprintf(stderr, "uml_switchctl: %s: %v\n", path, err)
+		fmt.Fprintf(stderr, "uml_switchctl: %s: %s\n", path, dialProblem(path, err))
 		return 2
 	}
 	defer c.Close()
@@ -51,4 +54,25 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "uml_switchctl: %s: connection closed before the reply ended\n", path)
 	}
 	return 2
+}
+
+// dialProblem says in words why path could not be reached: "connection
+// refused" alone does not tell a regular file from a switch that is gone.
+func dialProblem(path string, err error) string {
+	fi, serr := os.Stat(path)
+	switch {
+	case errors.Is(serr, os.ErrNotExist):
+		return "no such file (is the switch running with -mgmt?)"
+	case serr == nil && fi.Mode()&os.ModeSocket == 0:
+		return "not a socket (give the switch's -mgmt path)"
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "no switch is listening (it has exited; the socket file is stale)"
+	case errors.Is(err, syscall.EPROTOTYPE):
+		return "not a management socket (wrong socket type)"
+	}
+	var oe *net.OpError
+	if errors.As(err, &oe) && oe.Err != nil {
+		return oe.Err.Error()
+	}
+	return err.Error()
 }

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"net"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -56,5 +58,32 @@ func TestSwitchctl(t *testing.T) {
 	var out, errOut bytes.Buffer
 	if code := run([]string{filepath.Join(dir, "nope"), "stats"}, &out, &errOut); code != 2 || !strings.Contains(errOut.String(), "nope") {
 		t.Fatalf("missing socket: %d %q", code, errOut.String())
+	}
+}
+
+// Each way of giving a bad path gets its own message, naming the path.
+func TestSwitchctlBadPaths(t *testing.T) {
+	dir := t.TempDir()
+	regular := filepath.Join(dir, "regular")
+	if err := os.WriteFile(regular, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	stale := filepath.Join(dir, "stale")
+	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: stale, Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.SetUnlinkOnClose(false)
+	l.Close()
+	for _, c := range []struct{ path, want string }{
+		{filepath.Join(dir, "nope"), "no such file"},
+		{regular, "not a socket"},
+		{stale, "no switch is listening"},
+	} {
+		var out, errOut bytes.Buffer
+		code := run([]string{c.path, "stats"}, &out, &errOut)
+		if code != 2 || !strings.Contains(errOut.String(), c.path+": "+c.want) || out.Len() != 0 {
+			t.Errorf("%s: exit %d, stderr %q, stdout %q; want 2 and %q", c.path, code, errOut.String(), out.String(), c.want)
+		}
 	}
 }
