@@ -441,6 +441,10 @@ func interactive(t *testing.T, ours, umid string) {
 	expect("("+sock[:10]+") ", 1)
 	f.Write([]byte("version\r"))
 	expect("OK Linux", 3)
+	// Wait for the prompt as a person would: typed ahead of it, the ^D can
+	// be taken by the line editor while it waits for its cursor query's
+	// answer.
+	expect("("+sock[:10]+") ", 2)
 	f.Write([]byte{4}) // ^D: EOF
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
