@@ -16,6 +16,7 @@ import (
 
 	"github.com/umlutils/umlutils/internal/mmsg"
 	"github.com/umlutils/umlutils/internal/swload"
+	"github.com/umlutils/umlutils/internal/syncbuf"
 	vswitch "github.com/umlutils/umlutils/switch"
 )
 
@@ -405,22 +406,7 @@ func TestPcapCapture(t *testing.T) {
 	}
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) Len() int { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Len() }
-func (s *syncBuffer) Bytes() []byte {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]byte(nil), s.b.Bytes()...)
-}
+type syncBuffer = syncbuf.Buffer
 
 // The data loop sleeps in recvmmsg without handing back its P; a garbage
 // collection (which must stop every goroutine) still completes promptly

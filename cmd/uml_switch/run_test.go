@@ -14,23 +14,10 @@ import (
 	"time"
 
 	"github.com/creack/pty"
+	"github.com/umlutils/umlutils/internal/syncbuf"
 )
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuffer = syncbuf.Buffer
 
 // startRun runs the command body in-process until the returned stop is
 // called; stop returns the exit code.
