@@ -7,10 +7,10 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"syscall"
 
+	"github.com/umlutils/umlutils/cow"
 	"github.com/umlutils/umlutils/mconsole"
 )
 
@@ -284,7 +284,7 @@ func fixFilenames(line string, warn interface{ Write([]byte) (int, error) }) str
 	}
 	files := strings.SplitN(line[eq+1:], ",", 2)
 	for i, f := range files {
-		abs, err := absolutize(f)
+		abs, err := cow.AbsBacking(f)
 		if err != nil {
 			fmt.Fprintf(warn, "uml_mconsole: %s: cannot make the file name absolute: %v\n", f, err)
 			continue
@@ -292,37 +292,4 @@ func fixFilenames(line string, warn interface{ Write([]byte) (int, error) }) str
 		files[i] = abs
 	}
 	return line[:eq+1] + strings.Join(files, ",")
-}
-
-// absolutize resolves the directory part of name physically (symlinks
-// followed, like the C client's chdir+getcwd) and keeps the last element.
-func absolutize(name string) (string, error) {
-	cwd, err := syscall.Getwd()
-	if err != nil {
-		return "", err
-	}
-	slash := strings.LastIndexByte(name, '/')
-	if slash < 0 {
-		return cwd + "/" + name, nil
-	}
-	dir := name[:slash]
-	if dir == "" {
-		dir = "/"
-	}
-	if !filepath.IsAbs(dir) {
-		dir = filepath.Join(cwd, dir)
-	}
-	real, err := filepath.EvalSymlinks(dir)
-	if err != nil {
-		return "", err
-	}
-	if fi, err := os.Stat(real); err != nil {
-		return "", err
-	} else if !fi.IsDir() {
-		return "", fmt.Errorf("%s is not a directory", dir)
-	}
-	if real == "/" {
-		real = ""
-	}
-	return real + name[slash:], nil
 }
