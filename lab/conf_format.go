@@ -152,12 +152,14 @@ func (c *Conf) DetectFormat() (Format, string, []Warning) {
 	}
 	reason := fmt.Sprintf("%s:%d: %s", c.File, m.line, m.what)
 	count := map[Format]int{FormatKathara: nK, FormatNetkitJH: nJH, FormatNetkit: n28}
-	if n := count[f]; n > 1 {
-		reason += fmt.Sprintf(" (and %d more %s markers)", n-1, f)
+	var tally []string
+	if n := count[f]; n > 0 {
+		tally = append(tally, fmt.Sprintf("%d %s markers", n, f))
 	}
-	if f != FormatKathara && nFam > 0 && m != firstFam {
-		reason += fmt.Sprintf(" (and %d Netkit options)", nFam)
+	if f != FormatKathara && nFam > 0 {
+		tally = append(tally, fmt.Sprintf("%d Netkit options", nFam))
 	}
+	reason += " (" + strings.Join(tally, ", ") + ")"
 	var warns []Warning
 	if (nK > 0 && nNetkit > 0) || (nJH > 0 && n28 > 0) {
 		var parts []string
