@@ -144,7 +144,7 @@ fi
 # The ptrace shim UML 6.1 needs on hosts with large XSAVE areas (TESTBED.md),
 # for the demo and bench scripts; the Go test bed rebuilds it when it is
 # older than its source.
-src=$(cd "$(dirname "$0")" && pwd)/shim/ptracefix.c
+src=$(cd "$(dirname "$0")/../../lab/shim" && pwd)/ptracefix.c
 if [ ! -e "$cache/ptracefix.so" ] || [ "$src" -nt "$cache/ptracefix.so" ]; then
 	gcc -shared -fPIC -O2 -o "$cache/ptracefix.so.$$" "$src" -ldl
 	mv "$cache/ptracefix.so.$$" "$cache/ptracefix.so"

@@ -145,7 +145,7 @@ func projectRoot() (string, error) {
 // buildPreload compiles the ptrace shim once; parallel test binaries race
 // harmlessly because each writes its own file and renames it into place.
 func buildPreload(root, cache string) (string, error) {
-	src := filepath.Join(root, "internal", "testbed", "shim", "ptracefix.c")
+	src := filepath.Join(root, "lab", "shim", "ptracefix.c")
 	out := filepath.Join(cache, "ptracefix.so")
 	si, err := os.Stat(src)
 	if err != nil {
