@@ -69,7 +69,7 @@ func parseFlags(args []string, specs ...flagSpec) (*flagSet, error) {
 			return nil, fmt.Errorf("option %s takes no value", a)
 		}
 		if sp.value && !hasVal {
-			next := i + 1 < len(args)
+			next := i+1 < len(args)
 			if sp.optional && (!next || !isNumber(args[i+1])) {
 				// -p alone: the option's default.
 			} else if !next {
