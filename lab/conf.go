@@ -102,7 +102,7 @@ func ParseConf(file string, r io.Reader) (*Conf, error) {
 // before it), numbering lines from 1.
 func scanLines(file string, r io.Reader, fn func(n int, line string) error) error {
 	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 64*1024), maxLineLen)
+	sc.Buffer(make([]byte, 0, 4096), maxLineLen)
 	n := 0
 	for sc.Scan() {
 		n++

@@ -157,6 +157,7 @@ func LoadWith(dir string, opt LoadOptions) (*Lab, error) {
 	if err := b.checkDeps(depLines); err != nil {
 		return nil, err
 	}
+	sortWarnings(b.l.Warnings)
 	return b.l, nil
 }
 
@@ -373,7 +374,7 @@ func (b *builder) build() error {
 			}
 			if !isDir {
 				s, ok := strings.CutSuffix(n, ".startup")
-				if !ok || !de.Type().IsRegular() {
+				if !ok || !isFile(filepath.Join(l.Dir, n)) {
 					continue
 				}
 				n = s
@@ -450,6 +451,34 @@ func (b *builder) build() error {
 		l.Domains = append(l.Domains, d)
 	}
 	sort.Slice(l.Domains, func(i, j int) bool { return l.Domains[i].Name < l.Domains[j].Name })
+
+	// Netkit-JH keeps a tap domain's hub apart from a plain domain of the
+	// same name; umlab has one switch per name.
+	tapDom := map[string]string{}
+	plainDom := map[string]string{}
+	for _, m := range l.Machines {
+		for _, ifc := range m.Interfaces {
+			who := fmt.Sprintf("%s[%d]", m.Name, ifc.Index)
+			if ifc.Tap != nil {
+				if _, ok := tapDom[ifc.Domain]; !ok {
+					tapDom[ifc.Domain] = who
+				}
+			} else if _, ok := plainDom[ifc.Domain]; !ok {
+				plainDom[ifc.Domain] = who
+			}
+		}
+	}
+	var tapNames []string
+	for d := range tapDom {
+		tapNames = append(tapNames, d)
+	}
+	sort.Strings(tapNames)
+	for _, d := range tapNames {
+		who := tapDom[d]
+		if other, ok := plainDom[d]; ok {
+			b.warn(0, "", "collision domain %s is a tap domain (%s) and a plain one (%s); Netkit keeps them apart, umlab joins them", d, who, other)
+		}
+	}
 
 	// Duplicate explicit MACs in one domain would make the switch flap.
 	seenMAC := map[string]string{}
@@ -578,4 +607,27 @@ func (l *Lab) Select(names []string) ([]*Machine, error) {
 		out = append(out, m)
 	}
 	return out, nil
+}
+
+// sortWarnings orders warnings as a user reads the lab: lab.conf by line,
+// then other files of the directory, then lab.dep by line.
+func sortWarnings(ws []Warning) {
+	rank := func(f string) int {
+		switch f {
+		case ConfFile:
+			return 0
+		case DepFile:
+			return 2
+		}
+		return 1
+	}
+	sort.SliceStable(ws, func(i, j int) bool {
+		if ri, rj := rank(ws[i].File), rank(ws[j].File); ri != rj {
+			return ri < rj
+		}
+		if ws[i].File != ws[j].File {
+			return ws[i].File < ws[j].File
+		}
+		return ws[i].Line < ws[j].Line
+	})
 }

@@ -3,6 +3,7 @@ package lab
 import (
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -345,6 +346,7 @@ func TestMachineList(t *testing.T) {
 		{"list twice", "machines=a\nmachines=b\n", nil, "a", "machine list given again"},
 		{"kathara ignores dirs", "LAB_NAME=x\nb[0]=A\n", []string{"z/", "c.startup"}, "b", ""},
 		{"unknown var", "FOO=bar\na[0]=A\n", nil, "a", "lab.conf:1: FOO: unknown variable"},
+		{"tap and plain domain", "a[0]=ext,1.2.3.4,1.2.3.5\nb[0]=ext\n", nil, "a b", "collision domain ext is a tap domain (a[0]) and a plain one (b[0])"},
 		{"meta twice", "LAB_AUTHOR=a\nLAB_AUTHOR=b\na[0]=A\n", nil, "a", "LAB_AUTHOR: given again"},
 	}
 	for _, c := range cases {
@@ -417,5 +419,20 @@ func TestWarningString(t *testing.T) {
 	}
 	if got := (&ParseError{File: "lab.conf", Line: 12, Msg: "m"}).Error(); got != "lab.conf:12: m" {
 		t.Errorf("ParseError %q", got)
+	}
+}
+
+func TestWarningOrder(t *testing.T) {
+	l, err := loadConf(t, "z[frob]=1\nLAB_MACHINES=z\nLAB_NAME=x\nLAB_NAME=y\nnonsense\n", "z: ghost\n", "bad name/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, w := range l.Warnings {
+		got = append(got, fmt.Sprintf("%s:%d", w.File, w.Line))
+	}
+	want := "lab.conf:0 lab.conf:1 lab.conf:4 lab.conf:5 lab.dep:1"
+	if strings.Join(got, " ") != want {
+		t.Fatalf("warning order %v, want %s; warnings %v", got, want, l.Warnings)
 	}
 }
