@@ -112,7 +112,9 @@ func init() {
 		{Name: "mount", Marks: FormatNetkitJH, Repeatable: true, Unsupported: "not supported: guests see host files only under the lab directory"},
 		{Name: "bridged", Marks: FormatKathara, Unsupported: "not supported: no bridge to the host's network"},
 		{Name: "port", Marks: FormatKathara, Repeatable: true, Unsupported: "not supported: no port forwarding from the host"},
-		{Name: "ipv6", Marks: FormatKathara, Unsupported: "not supported: IPv6 is left as the image configures it"},
+		// [ipv6]=false turns IPv6 off in the guest (the runner's sysctls);
+		// true leaves it on, as guests have it.
+		{Name: "ipv6", Marks: FormatKathara},
 		{Name: "shell", Marks: FormatKathara, Unsupported: "not supported: umlab connect runs the guest's root shell"},
 		{Name: "num_terms", Marks: FormatKathara, Unsupported: "not supported: umlab opens no terminal windows"},
 		{Name: "ulimit", Marks: FormatKathara, Repeatable: true, Unsupported: "not supported"},

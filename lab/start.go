@@ -56,26 +56,14 @@ func (r *Runner) Start(ctx context.Context, opts StartOptions) error {
 	if err != nil {
 		return err
 	}
-	if err := r.rt.Create(); err != nil {
-		return err
-	}
-	if err := r.rt.Lock(); err != nil {
-		return err
-	}
-	defer r.rt.Unlock()
+	// A quick answer for a lab that runs, before any work; checked again
+	// under the lock.
 	state, err := r.rt.Load()
 	if err != nil {
 		return err
 	}
-	state.Lab = r.Lab.Dir
-	var running []string
-	for _, n := range names {
-		if ms := state.Machines[n]; ms != nil && ms.Proc.Alive() {
-			running = append(running, n)
-		}
-	}
-	if len(running) > 0 {
-		return fmt.Errorf("lab %s is already running (%s); halt, crash or clean it first", r.Lab.Dir, strings.Join(running, ", "))
+	if err := r.checkNotRunning(state, names); err != nil {
+		return err
 	}
 	if opts.Parallel <= 0 {
 		opts.Parallel = runtime.NumCPU()
@@ -83,7 +71,8 @@ func (r *Runner) Start(ctx context.Context, opts StartOptions) error {
 	if opts.Timeout <= 0 {
 		opts.Timeout = 5 * time.Minute
 	}
-
+	// Everything that can fail on the lab's input (images, kernels) is
+	// settled before anything is made or started.
 	plans := map[string]*plan{}
 	for _, m := range sel {
 		p, err := r.plan(ctx, m)
@@ -92,6 +81,20 @@ func (r *Runner) Start(ctx context.Context, opts StartOptions) error {
 		}
 		plans[m.Name] = p
 	}
+	if err := r.rt.Create(); err != nil {
+		return err
+	}
+	if err := r.rt.Lock(); err != nil {
+		return err
+	}
+	defer r.rt.Unlock()
+	if state, err = r.rt.Load(); err != nil {
+		return err
+	}
+	if err := r.checkNotRunning(state, names); err != nil {
+		return err
+	}
+	state.Lab = r.Lab.Dir
 	// One switch per collision domain the selection uses.
 	for _, m := range sel {
 		for _, ifc := range m.Interfaces {
@@ -149,6 +152,19 @@ func (r *Runner) Start(ctx context.Context, opts StartOptions) error {
 	if len(failed) > 0 {
 		sort.Slice(failed, func(i, j int) bool { return failed[i].Error() < failed[j].Error() })
 		return errors.Join(failed...)
+	}
+	return nil
+}
+
+func (r *Runner) checkNotRunning(state *State, names []string) error {
+	var running []string
+	for _, n := range names {
+		if ms := state.Machines[n]; ms != nil && ms.Proc.Alive() {
+			running = append(running, n)
+		}
+	}
+	if len(running) > 0 {
+		return fmt.Errorf("lab %s is already running (%s); halt, crash or clean it first", r.Lab.Dir, strings.Join(running, ", "))
 	}
 	return nil
 }
@@ -220,6 +236,16 @@ func (r *Runner) plan(ctx context.Context, m *Machine) (*plan, error) {
 	return p, nil
 }
 
+// ipv6Sysctls turns IPv6 off for [ipv6]=false (Kathará's option).
+func ipv6Sysctls(m *Machine) []string {
+	for _, o := range m.Options {
+		if o.Name == "ipv6" && (strings.EqualFold(o.Value, "false") || o.Value == "0" || strings.EqualFold(o.Value, "no")) {
+			return []string{"net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1"}
+		}
+	}
+	return nil
+}
+
 // machineID is the guest's systemd machine id: stable for a lab's machine
 // across restarts, different between labs, never stored in the image.
 func machineID(lab, machine string) string {
@@ -253,9 +279,11 @@ func (r *Runner) boot(ctx context.Context, p *plan, state *State, mu *sync.Mutex
 	cfg := &agent.Config{
 		Version: agent.ConfigVersion, Machine: m.Name, Lab: r.Lab.Meta["LAB_NAME"],
 		Format:     r.Lab.Format.String(),
-		CopyShared: r.Lab.Format != FormatKathara, MountShared: r.Lab.Format == FormatKathara || r.Lab.Format == FormatUnknown,
+		// Netkit copies shared/ over /, Kathará binds it at /shared; the
+		// binding is harmless in a Netkit lab, so every lab gets it.
+		CopyShared: r.Lab.Format != FormatKathara, MountShared: true,
 		Root: "/dev/ubda", Vector: p.kernel.Vector(),
-		Sysctl: m.Sysctl, Exec: m.Exec, Env: m.Env,
+		Sysctl: append(ipv6Sysctls(m), m.Sysctl...), Exec: m.Exec, Env: m.Env,
 		StartupTimeout: int(opts.Timeout / time.Second),
 		Channels:       agent.DefaultChannels,
 	}
