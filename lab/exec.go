@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/umlutils/umlutils/lab/agent"
-	"github.com/umlutils/umlutils/mconsole"
 	"golang.org/x/sys/unix"
 )
 
@@ -31,20 +30,12 @@ func (s *Session) Close() error {
 	return err
 }
 
-// linePath asks the kernel which host pty serves the guest's ttySN.
-func linePath(ctx context.Context, mc *mconsole.Client, n int) (string, error) {
-	rep, err := mc.Command(ctx, fmt.Sprintf("config ssl%d", n))
-	if err != nil {
-		return "", err
-	}
-	if !rep.OK() {
-		return "", fmt.Errorf("config ssl%d: %s", n, rep.Text)
-	}
-	p, ok := strings.CutPrefix(strings.TrimSpace(rep.Text), "pts:")
-	if !ok || p == "" {
-		return "", fmt.Errorf("serial line %d has no terminal yet (%q): the guest's agent has not opened it", n, rep.Text)
-	}
-	return p, nil
+// lineFIFOs are the host side of a machine's agent line n: the FIFO the
+// guest reads and the one it writes, in the runtime directory. The kernel
+// holds both open (sslN=fd:IN,fd:OUT), so clients come and go freely.
+func (r *Runner) lineFIFOs(machine string, n int) (toGuest, fromGuest string) {
+	base := r.rt.Path(fmt.Sprintf("%s.tty%d", machine, n))
+	return base + ".in", base + ".out"
 }
 
 // Agent opens a session with a running machine's agent on a free serial
@@ -52,16 +43,21 @@ func linePath(ctx context.Context, mc *mconsole.Client, n int) (string, error) {
 // directory (a line carries one session at a time). It waits for a line
 // while all are busy.
 func (r *Runner) Agent(ctx context.Context, machine string) (*Session, error) {
-	mc, ms, err := r.Console(machine)
+	s, err := r.rt.Load()
 	if err != nil {
 		return nil, err
 	}
-	defer mc.Close()
-	return r.agentOf(ctx, mc, ms, AgentTimeout)
+	ms, err := liveMachine(s, machine)
+	if err != nil {
+		return nil, err
+	}
+	return r.agentOf(ctx, ms, AgentTimeout)
 }
 
-func (r *Runner) agentOf(ctx context.Context, mc *mconsole.Client, ms *MachineState, timeout time.Duration) (*Session, error) {
+func (r *Runner) agentOf(ctx context.Context, ms *MachineState, timeout time.Duration) (*Session, error) {
 	for {
+		var errs []error
+		busy := 0
 		for _, n := range agent.DefaultChannels {
 			f, err := os.OpenFile(r.rt.Path(fmt.Sprintf("%s.tty%d.lock", ms.Name, n)), os.O_RDWR|os.O_CREATE, 0o600)
 			if err != nil {
@@ -69,21 +65,23 @@ func (r *Runner) agentOf(ctx context.Context, mc *mconsole.Client, ms *MachineSt
 			}
 			if unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB) != nil {
 				f.Close()
+				busy++
 				continue
 			}
-			path, err := linePath(ctx, mc, n)
+			to, from := r.lineFIFOs(ms.Name, n)
+			c, err := agent.OpenFIFOs(ctx, to, from, timeout)
 			if err == nil {
-				var c *agent.Client
-				c, err = agent.Open(ctx, path, timeout)
-				if err == nil {
-					return &Session{Client: c, lock: f}, nil
-				}
+				return &Session{Client: c, lock: f}, nil
 			}
 			f.Close()
 			if errors.Is(err, agent.ErrTimeout) {
+				// A guest that does not answer on one line answers on none.
 				return nil, fmt.Errorf("%s: the guest does not answer (stopped, still booting, or its agent is not running): %w", ms.Name, err)
 			}
-			return nil, fmt.Errorf("%s: %w", ms.Name, err)
+			errs = append(errs, err)
+		}
+		if busy == 0 {
+			return nil, fmt.Errorf("%s: %w", ms.Name, errors.Join(errs...))
 		}
 		if err := ctxSleep(ctx, 100*time.Millisecond); err != nil {
 			return nil, err

@@ -20,12 +20,25 @@ type Info struct {
 	Format   string        `json:"format"`
 	Machines []MachineInfo `json:"machines"`
 	Domains  []DomainInfo  `json:"domains"`
+	Cables   []CableInfo   `json:"cables,omitempty"`
+	// Faults are the link faults umlab keeps, by MACHINE.ethN.
+	Faults map[string][]string `json:"faults,omitempty"`
+}
+
+// CableInfo is one serial cable.
+type CableInfo struct {
+	Name  string `json:"name"`
+	State string `json:"state"` // running, cut, frozen, off
+	PID   int    `json:"pid,omitempty"`
+	A     string `json:"a"`
+	B     string `json:"b"`
+	Log   string `json:"log"`
 }
 
 // MachineInfo is one machine of the lab.
 type MachineInfo struct {
 	Name string `json:"name"`
-	// State: "running", "stopped" (frozen with mconsole stop or SIGSTOP),
+	// State: "running", "paused" (umlab fault stop), "stopped" (SIGSTOP),
 	// "dead" (its kernel exited without umlab stopping it), "off".
 	State      string      `json:"state"`
 	PID        int         `json:"pid,omitempty"`
@@ -120,6 +133,9 @@ func (r *Runner) Info(ctx context.Context) (*Info, error) {
 				mi.PID, mi.UMID, mi.MemMB, mi.Kernel, mi.Disk = ms.Proc.PID, ms.UMID, ms.Mem, ms.Kernel, ms.Disk
 				mi.Uptime = time.Since(ms.Started).Round(time.Second).Seconds()
 				mi.HostPSS = pss(ms.Proc.Members())
+				if ms.Paused {
+					mi.State = "paused"
+				}
 			}
 			if mi.State == "stopped" {
 				mi.PID, mi.UMID = ms.Proc.PID, ms.UMID
@@ -159,6 +175,29 @@ func (r *Runner) Info(ctx context.Context) (*Info, error) {
 			}
 		}
 		info.Domains = append(info.Domains, di)
+	}
+	names := make([]string, 0, len(s.Cables))
+	for n := range s.Cables {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		c := s.Cables[n]
+		ci := CableInfo{Name: n, State: "off", A: c.A, B: c.B, Log: c.Log}
+		switch c.Proc.State() {
+		case "", "Z", "X":
+		case "T", "t":
+			ci.State, ci.PID = "frozen", c.Proc.PID
+		default:
+			ci.State, ci.PID = "running", c.Proc.PID
+			if c.Cut {
+				ci.State = "cut"
+			}
+		}
+		info.Cables = append(info.Cables, ci)
+	}
+	if len(s.Faults) > 0 {
+		info.Faults = s.Faults
 	}
 	for i := range info.Machines {
 		for j := range info.Machines[i].Interfaces {
@@ -262,7 +301,32 @@ func (info *Info) WriteText(w io.Writer) error {
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", d.Name, d.State, pid, mode, strings.Join(ports, " "))
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if len(info.Cables) > 0 {
+		fmt.Fprintln(w)
+		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "CABLE\tSTATE\tPID\tENDS\tLOG")
+		for _, c := range info.Cables {
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%s %s\t%s\n", c.Name, c.State, c.PID, c.A, c.B, c.Log)
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+	}
+	if len(info.Faults) > 0 {
+		fmt.Fprintln(w, "\nfaults kept across restarts:")
+		keys := make([]string, 0, len(info.Faults))
+		for k := range info.Faults {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			fmt.Fprintf(w, "  %s: %s\n", k, strings.Join(info.Faults[k], ", "))
+		}
+	}
+	return nil
 }
 
 // Dot returns the topology as a Graphviz graph: machines as boxes,

@@ -68,6 +68,20 @@ type State struct {
 	Lab      string                   `json:"lab"` // the lab directory
 	Machines map[string]*MachineState `json:"machines"`
 	Domains  map[string]*DomainState  `json:"domains"`
+	Cables   map[string]*CableState   `json:"cables,omitempty"`
+	// Faults are the link faults in force, by MACHINE.ethN: the switch
+	// commands that made them, applied again when the machine restarts.
+	Faults map[string][]string `json:"faults,omitempty"`
+}
+
+// CableState is one serial cable (a ptybridge between two guests).
+type CableState struct {
+	Name string `json:"name"`
+	A    string `json:"a"` // pty of the first end
+	B    string `json:"b"`
+	Log  string `json:"log"` // the cable's traffic
+	Cut  bool   `json:"cut,omitempty"`
+	Proc Proc   `json:"proc"`
 }
 
 // MachineState is one started guest.
@@ -82,6 +96,7 @@ type MachineState struct {
 	Log        string       `json:"log"`
 	Proc       Proc         `json:"proc"`
 	Started    time.Time    `json:"started"`
+	Paused     bool         `json:"paused,omitempty"` // mconsole stop (umlab fault stop)
 	Interfaces []IfaceState `json:"interfaces"`
 }
 
@@ -166,9 +181,10 @@ func (rt *Runtime) Unlock() {
 
 // Load reads the lab's state; a lab never started has an empty one.
 func (rt *Runtime) Load() (*State, error) {
-	s := &State{Lab: rt.Lab, Machines: map[string]*MachineState{}, Domains: map[string]*DomainState{}}
+	s := &State{Lab: rt.Lab}
 	b, err := os.ReadFile(rt.Path("state.json"))
 	if errors.Is(err, os.ErrNotExist) {
+		s.init()
 		return s, nil
 	}
 	if err != nil {
@@ -177,13 +193,23 @@ func (rt *Runtime) Load() (*State, error) {
 	if err := json.Unmarshal(b, s); err != nil {
 		return nil, fmt.Errorf("%s: %w", rt.Path("state.json"), err)
 	}
+	s.init()
+	return s, nil
+}
+
+func (s *State) init() {
 	if s.Machines == nil {
 		s.Machines = map[string]*MachineState{}
 	}
 	if s.Domains == nil {
 		s.Domains = map[string]*DomainState{}
 	}
-	return s, nil
+	if s.Cables == nil {
+		s.Cables = map[string]*CableState{}
+	}
+	if s.Faults == nil {
+		s.Faults = map[string][]string{}
+	}
 }
 
 // Save writes the state atomically.

@@ -19,7 +19,7 @@ import (
 
 	"github.com/umlutils/umlutils/cow"
 	"github.com/umlutils/umlutils/lab/agent"
-	"github.com/umlutils/umlutils/mconsole"
+	"golang.org/x/sys/unix"
 )
 
 // Memory of a guest, in MiB: the default, and the least that boots the
@@ -95,6 +95,37 @@ func (r *Runner) Start(ctx context.Context, opts StartOptions) error {
 		return err
 	}
 	state.Lab = r.Lab.Dir
+	cables, err := r.cables(sel)
+	if err != nil {
+		return err
+	}
+	used := map[string]bool{}
+	for _, m := range sel {
+		for _, o := range m.Options {
+			if _, ok := optionIndex(o.Name, "ssl"); ok {
+				used[o.Value] = true
+			}
+		}
+	}
+	for name := range used {
+		if c := state.Cables[name]; c != nil && c.Proc.Alive() {
+			continue
+		}
+		c, err := r.startCable(ctx, name)
+		if err != nil {
+			return err
+		}
+		state.Cables[name] = c
+		if err := r.rt.Save(state); err != nil {
+			return err
+		}
+	}
+	for _, m := range sel {
+		if plans[m.Name].disks, err = r.diskArgs(ctx, m); err != nil {
+			return err
+		}
+		plans[m.Name].cables = cableArgs(m, cables, state)
+	}
 	// One switch per collision domain the selection uses.
 	for _, m := range sel {
 		for _, ifc := range m.Interfaces {
@@ -177,6 +208,8 @@ type plan struct {
 	side   string
 	mem    int
 	shim   string
+	disks  []string // kernel arguments of the lab's disks
+	cables []string // and of its serial cables
 }
 
 func (r *Runner) optionLine(m *Machine, names ...string) int {
@@ -278,7 +311,7 @@ func (r *Runner) boot(ctx context.Context, p *plan, state *State, mu *sync.Mutex
 	}
 	cfg := &agent.Config{
 		Version: agent.ConfigVersion, Machine: m.Name, Lab: r.Lab.Meta["LAB_NAME"],
-		Format:     r.Lab.Format.String(),
+		Format: r.Lab.Format.String(),
 		// Netkit copies shared/ over /, Kathará binds it at /shared; the
 		// binding is harmless in a Netkit lab, so every lab gets it.
 		CopyShared: r.Lab.Format != FormatKathara, MountShared: true,
@@ -329,10 +362,32 @@ func (r *Runner) boot(ctx context.Context, p *plan, state *State, mu *sync.Mutex
 		"root=/dev/ubdh", "rw", "init=/init", "hostfs=" + r.rt.Path("lab"),
 		"con0=fd:0,fd:1", "con=null", "ssl=null",
 	}
+	// The agent's lines: FIFO pairs the kernel holds open for its whole
+	// life, passed as descriptors 3 and up.
+	var lines []*os.File
+	defer func() {
+		for _, f := range lines {
+			f.Close()
+		}
+	}()
 	for _, n := range agent.DefaultChannels {
-		args = append(args, fmt.Sprintf("ssl%d=pts", n))
+		to, from := r.lineFIFOs(m.Name, n)
+		for _, p := range []string{to, from} {
+			os.Remove(p)
+			if err := unix.Mkfifo(p, 0o600); err != nil {
+				return err
+			}
+			f, err := os.OpenFile(p, os.O_RDWR, 0)
+			if err != nil {
+				return err
+			}
+			lines = append(lines, f)
+		}
+		args = append(args, fmt.Sprintf("ssl%d=fd:%d,fd:%d", n, 3+len(lines)-2, 3+len(lines)-1))
 	}
 	args = append(args, ifargs...)
+	args = append(args, p.disks...)
+	args = append(args, p.cables...)
 	args = append(args, "systemd.machine_id="+machineID(r.Lab.Dir, m.Name),
 		// 256 legacy ptys cost the boot thousands of device events.
 		"pty.legacy_count=0", "quiet")
@@ -349,6 +404,7 @@ func (r *Runner) boot(ctx context.Context, p *plan, state *State, mu *sync.Mutex
 	}
 	cmd := exec.Command(p.kernel.Path, args...)
 	cmd.Stdout, cmd.Stderr = log, log
+	cmd.ExtraFiles = lines
 	cmd.Dir = r.rt.Dir
 	cmd.Env = os.Environ()
 	if p.shim != "" {
@@ -379,14 +435,18 @@ func (r *Runner) boot(ctx context.Context, p *plan, state *State, mu *sync.Mutex
 	if err := r.waitReady(ctx, ms, prog, t0.Add(opts.Timeout)); err != nil {
 		return err
 	}
+	mu.Lock()
+	err = r.reapplyFaults(ctx, state, m.Name)
+	mu.Unlock()
+	if err != nil {
+		return &MachineError{Machine: m.Name, Err: err}
+	}
 	prog.set(m.Name, fmt.Sprintf("ready %.1fs", time.Since(t0).Seconds()))
 	return nil
 }
 
 // waitReady waits until the machine's startup files have run.
 func (r *Runner) waitReady(ctx context.Context, ms *MachineState, prog *progress, deadline time.Time) error {
-	mc := &mconsole.Client{Socket: r.mconsoleSocket(ms), Timeout: 3 * time.Second}
-	defer mc.Close()
 	for {
 		if !ms.Proc.Alive() {
 			return &MachineError{Machine: ms.Name, Err: errors.New("its kernel exited during boot"), Tail: tail(ms.Log, 20)}
@@ -394,8 +454,10 @@ func (r *Runner) waitReady(ctx context.Context, ms *MachineState, prog *progress
 		if time.Now().After(deadline) {
 			return &MachineError{Machine: ms.Name, Err: fmt.Errorf("not ready after %s", time.Since(ms.Started).Round(time.Second)), Tail: tail(ms.Log, 20)}
 		}
-		if fileExists(r.mconsoleSocket(ms)) {
-			s, err := r.agentOf(ctx, mc, ms, 2*time.Second)
+		{
+			// Until the guest's agent opens its line, a reset goes
+			// unanswered: the short timeout paces this loop.
+			s, err := r.agentOf(ctx, ms, time.Second)
 			if err == nil {
 				st, err := s.Client.Status(ctx, 3*time.Second)
 				if err == nil {

@@ -7,7 +7,9 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/umlutils/umlutils/cow"
@@ -111,7 +113,7 @@ func (r *Runner) stop(ctx context.Context, opts StopOptions, how func(*MachineSt
 func (r *Runner) forget(state *State, ms *MachineState, removeDisk bool) {
 	os.RemoveAll(r.rt.Path("uml", ms.UMID))
 	os.Remove(r.rt.Path(ms.Name + ".cfg"))
-	for _, p := range globs(r.rt.Path(ms.Name + ".tty*.lock")) {
+	for _, p := range globs(r.rt.Path(ms.Name + ".tty*")) {
 		os.Remove(p)
 	}
 	if removeDisk {
@@ -152,15 +154,53 @@ func (r *Runner) stopIdleSwitches(state *State) {
 			delete(state.Domains, name)
 		}
 	}
+	// A cable stays while either end runs: a guest that reboots finds it.
+	ends := map[string]bool{}
+	for _, m := range r.Lab.Machines {
+		if ms := state.Machines[m.Name]; ms != nil && ms.Proc.Alive() {
+			for _, o := range m.Options {
+				if _, ok := optionIndex(o.Name, "ssl"); ok {
+					ends[o.Value] = true
+				}
+			}
+		}
+	}
+	for name, c := range state.Cables {
+		if !ends[name] {
+			stopCable(c)
+			delete(state.Cables, name)
+		}
+	}
 }
 
-// finish saves the state, or removes the runtime directory when nothing of
-// the lab runs any more.
+// stopCable ends a cable's ptybridge (its log stays until clean).
+func stopCable(c *CableState) {
+	if c.Proc.Alive() {
+		c.Proc.Signal(syscall.SIGCONT)
+		c.Proc.Signal(syscall.SIGTERM)
+		if !c.Proc.WaitGone(3 * time.Second) {
+			c.Proc.KillAll(2 * time.Second)
+		}
+	}
+}
+
+// finish saves the state or, when nothing of the lab runs any more,
+// empties the runtime directory but for the logs (`umlab logs` after a
+// halt; `umlab clean` removes them).
 func (r *Runner) finish(state *State) error {
-	if len(state.Machines) > 0 || len(state.Domains) > 0 {
+	if len(state.Machines) > 0 || len(state.Domains) > 0 || len(state.Cables) > 0 {
 		return r.rt.Save(state)
 	}
-	return os.RemoveAll(r.rt.Dir)
+	ents, err := os.ReadDir(r.rt.Dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		if !strings.HasSuffix(e.Name(), ".log") && e.Name() != "lock" {
+			os.RemoveAll(r.rt.Path(e.Name()))
+		}
+	}
+	return nil
 }
 
 // Clean removes everything the lab left: every guest and switch process
@@ -185,6 +225,9 @@ func (r *Runner) Clean(ctx context.Context) error {
 		}
 		for _, d := range state.Domains {
 			stopSwitch(d)
+		}
+		for _, c := range state.Cables {
+			stopCable(c)
 		}
 		r.rt.Unlock()
 		if err := os.RemoveAll(r.rt.Dir); err != nil {

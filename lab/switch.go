@@ -105,6 +105,8 @@ func (r *Runner) startSwitch(ctx context.Context, name string, hub bool) (*Domai
 // removes what is left.
 func stopSwitch(d *DomainState) {
 	if d.Proc.Alive() {
+		// A frozen switch (umlab fault freeze) must run to exit cleanly.
+		d.Proc.Signal(syscall.SIGCONT)
 		d.Proc.Signal(syscall.SIGTERM)
 		if !d.Proc.WaitGone(3 * time.Second) {
 			d.Proc.KillAll(2 * time.Second)

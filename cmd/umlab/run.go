@@ -34,6 +34,9 @@ Every command works on the lab in DIR (default: the current directory).
   list [--json]          every running lab of this user
   dump DOMAIN [-w FILE]  the domain's frames as pcap, on stdout or to FILE
   image build|list       the root image labs boot (built on first use)
+  fault link|port|freeze|thaw|cut|heal|stop|go|crash ...   inject faults (umlab fault -h)
+  snapshot save|list|restore|delete [NAME]   the lab's disks, saved and rolled back
+  commit MACHINE IMAGE   fold a machine's disk into a new image file
 
 Netkit aliases: lstart, lhalt, lcrash, lclean, linfo. See umlab(1).
 `
@@ -87,6 +90,12 @@ func run(name string, args []string, stdin io.Reader, stdout, stderr io.Writer) 
 		err = c.dump(ctx, args)
 	case "image":
 		err = c.image(ctx, args)
+	case "fault":
+		err = c.fault(ctx, args)
+	case "snapshot":
+		err = c.snapshot(ctx, args)
+	case "commit":
+		err = c.commit(ctx, args)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -223,28 +232,42 @@ func indent(s string) string {
 	return "  " + strings.ReplaceAll(s, "\n", "\n  ")
 }
 
+// exec's options come before the machine's name; every word after the
+// name is the command's, so `umlab exec r1 ip -4 route` needs no "--".
 func (c *cli) exec(ctx context.Context, args []string) int {
-	fs, err := c.flags(args)
-	if err == nil && len(fs.rest) == 0 {
+	i := 0
+	for i < len(args) && strings.HasPrefix(args[i], "-") && args[i] != "--" {
+		if args[i] == "-d" || args[i] == "--dir" {
+			i++
+		}
+		i++
+	}
+	fs, err := c.flags(args[:min(i, len(args))])
+	if err == nil && (i >= len(args) || args[i] == "--") {
 		err = usageError{errors.New("usage: umlab exec [-d DIR] MACHINE [--] CMD...")}
 	}
 	if err != nil {
 		fmt.Fprintf(c.stderr, "umlab exec: %v\n", err)
 		return 2
 	}
-	machine, argv := fs.rest[0], append(fs.rest[1:], fs.dash...)
+	machine, argv := args[i], args[i+1:]
+	if len(argv) > 0 && argv[0] == "--" {
+		argv = argv[1:]
+	}
 	if len(argv) == 0 {
 		fmt.Fprintf(c.stderr, "umlab exec: no command given\n")
 		return 2
 	}
+	// umlab's own failures exit 255, as ssh's do, so that they are told
+	// apart from the command's statuses.
 	r, err := c.open(fs)
 	if err != nil {
 		fmt.Fprintf(c.stderr, "umlab exec: %v\n", err)
-		return 1
+		return 255
 	}
 	if r.Lab.Machine(machine) == nil {
 		fmt.Fprintf(c.stderr, "umlab exec: %s: no such machine in %s\n", machine, r.Lab.Dir)
-		return 1
+		return 255
 	}
 	var in io.Reader
 	if f, ok := c.stdin.(*os.File); !ok || !isTerminal(f) {

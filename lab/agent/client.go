@@ -23,28 +23,61 @@ var ErrTimeout = errors.New("the guest's agent did not answer")
 
 // Client is one session with a guest's agent over one serial line.
 type Client struct {
-	Path string // the line's host side, /dev/pts/N
+	Path string // the line's host side: a pty, or the FIFO the guest writes to
 
-	f  *os.File
-	r  *Reader
-	mu sync.Mutex // serialises writes
+	in  *os.File // what the guest writes
+	out *os.File // what the guest reads
+	r   *Reader
+	mu  sync.Mutex // serialises writes
 }
 
-// Open opens the line at path (the host side of the guest's ttySN) and
-// resets the session on it. The reset must be answered within timeout.
+// Open opens the line whose host side is the terminal at path (a UML
+// `sslN=pts` line) and resets the session on it. The reset must be
+// answered within timeout.
 func Open(ctx context.Context, path string, timeout time.Duration) (*Client, error) {
-	fd, err := unix.Open(path, unix.O_RDWR|unix.O_NOCTTY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	f, err := openNonblock(path)
 	if err != nil {
-		return nil, &os.PathError{Op: "open", Path: path, Err: err}
+		return nil, err
 	}
-	f := os.NewFile(uintptr(fd), path)
 	if err := ptybridge.MakeRaw(f); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("%s: raw mode: %w", path, err)
 	}
-	c := &Client{Path: path, f: f, r: NewReader(f)}
+	return start(ctx, &Client{Path: path, in: f, out: f}, timeout)
+}
+
+// OpenFIFOs opens a line whose host side is a pair of FIFOs (a UML
+// `sslN=fd:IN,fd:OUT` line whose descriptors are FIFOs the kernel holds
+// open): toGuest is the one the guest reads, fromGuest the one it writes.
+// Unlike a pty, a FIFO the kernel holds open never hangs the line up when
+// a client goes away.
+func OpenFIFOs(ctx context.Context, toGuest, fromGuest string, timeout time.Duration) (*Client, error) {
+	out, err := openNonblock(toGuest)
+	if err != nil {
+		return nil, err
+	}
+	in, err := openNonblock(fromGuest)
+	if err != nil {
+		out.Close()
+		return nil, err
+	}
+	return start(ctx, &Client{Path: fromGuest, in: in, out: out}, timeout)
+}
+
+// openNonblock opens path read-write and non-blocking, so that Go's poller
+// gives it deadlines (and a FIFO's open does not wait for a peer).
+func openNonblock(path string) (*os.File, error) {
+	fd, err := unix.Open(path, unix.O_RDWR|unix.O_NOCTTY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	return os.NewFile(uintptr(fd), path), nil
+}
+
+func start(ctx context.Context, c *Client, timeout time.Duration) (*Client, error) {
+	c.r = NewReader(c.in)
 	if err := c.reset(ctx, timeout); err != nil {
-		f.Close()
+		c.Close()
 		return nil, err
 	}
 	return c, nil
@@ -52,7 +85,13 @@ func Open(ctx context.Context, path string, timeout time.Duration) (*Client, err
 
 // Close ends the client's side of the session. A command still running in
 // the guest is stopped by the next client's reset.
-func (c *Client) Close() error { return c.f.Close() }
+func (c *Client) Close() error {
+	err := c.in.Close()
+	if c.out != c.in {
+		c.out.Close()
+	}
+	return err
+}
 
 func (c *Client) send(t Type, p []byte) error {
 	b, err := (&Frame{Type: t, Payload: p}).MarshalBinary()
@@ -61,7 +100,7 @@ func (c *Client) send(t Type, p []byte) error {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	_, err = c.f.Write(b)
+	_, err = c.out.Write(b)
 	return err
 }
 
@@ -75,8 +114,12 @@ func (c *Client) deadline(ctx context.Context, timeout time.Duration) func() {
 	if cd, ok := ctx.Deadline(); ok && (d.IsZero() || cd.Before(d)) {
 		d = cd
 	}
-	c.f.SetDeadline(d)
-	stop := context.AfterFunc(ctx, func() { c.f.SetDeadline(time.Now()) })
+	c.in.SetReadDeadline(d)
+	c.out.SetWriteDeadline(d)
+	stop := context.AfterFunc(ctx, func() {
+		c.in.SetReadDeadline(time.Now())
+		c.out.SetWriteDeadline(time.Now())
+	})
 	return func() { stop() }
 }
 

@@ -39,24 +39,26 @@ func Agent() error {
 	return fmt.Errorf("no serial line left to serve")
 }
 
-// serveLine serves one line, reopening it when it ends (the host's side
-// of a UML pts line can report a hang-up when its last reader closes).
+// serveLine serves one line for good. The line is opened once and never
+// closed (the host side is a FIFO pair the kernel holds, so it never hangs
+// up; should it end anyway, reading is simply tried again).
 func serveLine(cfg *agent.Config, path string) {
-	for failures := 0; failures < 1000; {
-		f, err := os.OpenFile(path, os.O_RDWR|syscall.O_NOCTTY, 0)
-		if err != nil {
-			failures++
-			time.Sleep(time.Second)
-			continue
+	var f *os.File
+	for {
+		var err error
+		if f, err = os.OpenFile(path, os.O_RDWR|syscall.O_NOCTTY, 0); err == nil {
+			break
 		}
-		if err := ptybridge.MakeRaw(f); err != nil {
-			fmt.Fprintf(os.Stderr, "umlab agent: %s: raw mode: %v\n", path, err)
-		}
-		l := &line{cfg: cfg, f: f}
-		l.serve()
-		l.abort()
-		f.Close()
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(time.Second)
+	}
+	if err := ptybridge.MakeRaw(f); err != nil {
+		fmt.Fprintf(os.Stderr, "umlab agent: %s: raw mode: %v\n", path, err)
+	}
+	l := &line{cfg: cfg, f: f}
+	r := agent.NewReader(f)
+	for {
+		l.serve(r)
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 
@@ -69,6 +71,10 @@ type line struct {
 	sess *session
 }
 
+// writeTimeout bounds one frame's write: a host client that stopped
+// reading must not hold the line's writers for ever.
+const writeTimeout = 10 * time.Second
+
 func (l *line) send(t agent.Type, p []byte) error {
 	for len(p) > 0 || t != 0 {
 		chunk := p
@@ -80,6 +86,7 @@ func (l *line) send(t agent.Type, p []byte) error {
 			return err
 		}
 		l.wmu.Lock()
+		l.f.SetWriteDeadline(time.Now().Add(writeTimeout))
 		_, err = l.f.Write(b)
 		l.wmu.Unlock()
 		if err != nil {
@@ -98,8 +105,8 @@ func (l *line) sendJSON(t agent.Type, v any) {
 	l.send(t, b)
 }
 
-func (l *line) serve() {
-	r := agent.NewReader(l.f)
+// serve handles frames until the line reads end-of-file or fails.
+func (l *line) serve(r *agent.Reader) {
 	for {
 		fr, err := r.Next()
 		if err != nil {
@@ -246,8 +253,11 @@ func (s *session) pump(r io.Reader, t agent.Type, drained *sync.WaitGroup) {
 			s.qmu.Lock()
 			over := s.over
 			s.qmu.Unlock()
-			if !over {
-				s.l.send(t, buf[:n])
+			if !over && s.l.send(t, buf[:n]) != nil {
+				// The client is gone: the rest is discarded.
+				s.qmu.Lock()
+				s.over = true
+				s.qmu.Unlock()
 			}
 		}
 		if err != nil {
