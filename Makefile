@@ -7,9 +7,14 @@ LIBDIR  := $(PREFIX)/lib/uml
 MANDIR  := $(PREFIX)/share/man
 
 CMDS := $(notdir $(wildcard cmd/*))
-# Installed beside the kernel's helpers rather than on PATH (USERS.md).
-LIBEXEC_CMDS := port-helper
+# Installed beside the kernel's helpers rather than on PATH: port-helper,
+# which UML kernels exec from there, and umlab-guest, which only runs inside
+# lab guests and which umlab finds there.
+LIBEXEC_CMDS := port-helper umlab-guest
 BIN_CMDS := $(filter-out $(LIBEXEC_CMDS),$(CMDS))
+# Netkit's command names: links to umlab, which picks its command by the
+# name it runs as (packaging.UmlabAliases holds the same list).
+UMLAB_ALIASES := lstart lhalt lcrash lclean linfo
 
 E2E_TIMEOUT ?= 60m
 
@@ -54,6 +59,8 @@ install: build
 	@for c in $(BIN_CMDS); do install -D -m 0755 bin/$$c $(DESTDIR)$(BINDIR)/$$c; done
 	@for c in $(filter $(LIBEXEC_CMDS),$(CMDS)); do install -D -m 0755 bin/$$c $(DESTDIR)$(LIBDIR)/$$c; done
 	@for m in $(wildcard man/*.[18]); do s=$${m##*.}; install -D -m 0644 $$m $(DESTDIR)$(MANDIR)/man$$s/$$(basename $$m); done
+	@if [ -d cmd/umlab ]; then for a in $(UMLAB_ALIASES); do ln -sfn umlab $(DESTDIR)$(BINDIR)/$$a; \
+		if [ -f man/umlab.1 ]; then ln -sfn umlab.1 $(DESTDIR)$(MANDIR)/man1/$$a.1; fi; done; fi
 
 clean:
 	rm -rf bin dist

@@ -3,6 +3,7 @@ package packaging
 import (
 	"bytes"
 	"context"
+	"debug/elf"
 	"errors"
 	"os"
 	"os/exec"
@@ -13,11 +14,11 @@ import (
 	"time"
 )
 
-// expectedCommands are the commands issue 8 packages. Tests fill in dummies
+// expectedCommands are the commands the packages carry (issues 8 and 11). Tests fill in dummies
 // for the ones a tree does not have yet, in temporary copies only.
 var expectedCommands = []string{
 	"uml_switch", "uml_switchctl", "uml_moo", "uml_mkcow", "uml_mconsole",
-	"uml_watchdog", "tunctl", "ptybridge", "port-helper",
+	"uml_watchdog", "tunctl", "ptybridge", "port-helper", "umlab", "umlab-guest",
 }
 
 // badOption is an option no command has: given it, a command prints its
@@ -179,4 +180,20 @@ func addDummyCommands(t testing.TB, root string) []string {
 		added = append(added, c)
 	}
 	return added
+}
+
+// checkStatic fails for an ELF program that needs a dynamic loader:
+// umlab-guest runs as a guest's first process, before any libc is there.
+func checkStatic(path string) error {
+	f, err := elf.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			return errors.New(path + ": dynamically linked (wants a static binary)")
+		}
+	}
+	return nil
 }

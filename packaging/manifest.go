@@ -9,10 +9,12 @@
 // whatever directories cmd/* hold and man pages whatever man/NAME.SECTION
 // files exist when the package is built, so new commands need no change here.
 //
-// Paths follow Debian's uml-utilities, which scripts and the kernel rely on
-// (shared/docs/USERS.md): binaries in /usr/bin, port-helper in
-// /usr/lib/uml (Debian's kernels exec it from there), and on RPM systems
-// also /usr/lib64/uml, where those distributions' kernels look.
+// Paths follow Debian's uml-utilities, which scripts and the kernel rely on:
+// binaries in /usr/bin, port-helper in /usr/lib/uml (Debian's kernels exec
+// it from there), and on RPM systems also /usr/lib64/uml, where those
+// distributions' kernels look. umlab-guest, which only runs inside lab
+// guests, lies beside port-helper, where umlab looks for it; umlab's Netkit
+// names (lstart, ...) are links to it.
 package packaging
 
 import (
@@ -55,7 +57,8 @@ type Entry struct {
 	Binary bool
 	Mode   os.FileMode
 	// Gzip stores the file compressed (man pages, as both Debian and RPM
-	// distributions install them); Dst then ends in .gz.
+	// distributions install them); Dst then ends in .gz. A Symlink with
+	// Gzip is a link to such a page, named like one.
 	Gzip bool
 	// Doc and License mark documentation for RPM (%doc, %license).
 	Doc, License bool
@@ -73,6 +76,22 @@ const (
 	SysusersD  = "/usr/lib/sysusers.d"
 	TmpfilesD  = "/usr/lib/tmpfiles.d"
 )
+
+// DefaultLibexec are the commands installed in LibexecDir rather than on
+// PATH (the Makefile's LIBEXEC_CMDS): port-helper, which UML kernels exec
+// from there, and umlab-guest, which only runs inside lab guests.
+var DefaultLibexec = []string{"port-helper", "umlab-guest"}
+
+// UmlabAliases are the Netkit command names umlab answers to: cmd/umlab
+// picks its command by the name it runs as, so the packages install these
+// as links to it (with links to its man page), as Netkit users type them.
+var UmlabAliases = []string{"lstart", "lhalt", "lcrash", "lclean", "linfo"}
+
+// kernelHelpers are the commands UML kernels exec themselves from their
+// helper directory, which RPM distributions' kernels take to be
+// /usr/lib64/uml. umlab-guest is found by umlab at /usr/lib/uml and needs
+// no such link.
+var kernelHelpers = map[string]bool{"port-helper": true}
 
 // readDir lists root/sub; a tree without sub has nothing there.
 func readDir(root, sub string) ([]os.DirEntry, error) {
@@ -150,31 +169,43 @@ func Manifest(root string, packager Packager, libexec []string) ([]Entry, error)
 	}
 
 	es := []Entry{{Dst: HelperDir, Kind: Dir, Mode: 0o755}}
-	anyLibexec := false
+	anyLibexec, anyLib64, umlab := false, false, false
 	for _, c := range cmds {
 		dst := BinDir + "/" + c
 		if isLibexec[c] {
 			anyLibexec = true
 			dst = LibexecDir + "/" + c
-			if packager == RPM {
+			if packager == RPM && kernelHelpers[c] {
+				anyLib64 = true
 				es = append(es, Entry{Dst: Lib64Dir + "/" + c, Kind: Symlink, Src: "../../lib/uml/" + c})
 			}
+		} else if c == "umlab" {
+			umlab = true
 		}
 		es = append(es, Entry{Dst: dst, Src: c, Binary: true, Mode: 0o755})
 	}
 	if anyLibexec {
 		es = append(es, Entry{Dst: LibexecDir, Kind: Dir, Mode: 0o755})
-		if packager == RPM {
-			es = append(es, Entry{Dst: Lib64Dir, Kind: Dir, Mode: 0o755})
+	}
+	if anyLib64 {
+		es = append(es, Entry{Dst: Lib64Dir, Kind: Dir, Mode: 0o755})
+	}
+	umlabPage := ""
+	for _, p := range pages {
+		dst := fmt.Sprintf("%s/man%s/%s.%s.gz", ManDir, p.Section, p.Name, p.Section)
+		es = append(es, Entry{Dst: dst, Src: p.Path, Mode: 0o644, Gzip: true})
+		if p.Name == "umlab" && p.Section == "1" {
+			umlabPage = dst
 		}
 	}
-	for _, p := range pages {
-		es = append(es, Entry{
-			Dst:  fmt.Sprintf("%s/man%s/%s.%s.gz", ManDir, p.Section, p.Name, p.Section),
-			Src:  p.Path,
-			Mode: 0o644,
-			Gzip: true,
-		})
+	if umlab {
+		for _, a := range UmlabAliases {
+			es = append(es, Entry{Dst: BinDir + "/" + a, Kind: Symlink, Src: "umlab"})
+			if umlabPage != "" {
+				// Gzip: the link's name follows the page's compression.
+				es = append(es, Entry{Dst: ManDir + "/man1/" + a + ".1.gz", Kind: Symlink, Src: "umlab.1.gz", Gzip: true})
+			}
+		}
 	}
 	es = append(es,
 		Entry{Dst: UnitDir + "/uml-switch.service", Src: "packaging/uml-switch.service", Mode: 0o644},
@@ -206,18 +237,20 @@ func Manifest(root string, packager Packager, libexec []string) ([]Entry, error)
 }
 
 // ManSection is the section a command's man page belongs in: 8 for the
-// tools an administrator or the kernel runs, 1 for the rest (as in Debian's
-// uml-utilities, which has tunctl in 8 and the uml_* tools in 1).
+// tools an administrator, the kernel or a guest's boot runs, 1 for the rest
+// (as in Debian's uml-utilities, which has tunctl in 8 and the uml_* tools
+// in 1).
 func ManSection(cmd string) string {
 	switch cmd {
-	case "tunctl", "uml_watchdog", "port-helper":
+	case "tunctl", "uml_watchdog", "port-helper", "umlab-guest":
 		return "8"
 	}
 	return "1"
 }
 
 // RPMFiles renders entries as an RPM %files list (read with `%files -f`).
-// Man pages end in a glob: rpmbuild's brp-compress may recompress them.
+// Man pages, and links to them, end in a glob: rpmbuild's brp-compress may
+// recompress them (renaming the links to match).
 func RPMFiles(es []Entry) string {
 	var b strings.Builder
 	for _, e := range es {
@@ -225,7 +258,11 @@ func RPMFiles(es []Entry) string {
 		case Dir:
 			fmt.Fprintf(&b, "%%dir %%attr(%04o,root,root) %s\n", e.Mode, e.Dst)
 		case Symlink:
-			fmt.Fprintf(&b, "%s\n", e.Dst)
+			dst := e.Dst
+			if e.Gzip {
+				dst = strings.TrimSuffix(dst, ".gz") + "*"
+			}
+			fmt.Fprintf(&b, "%s\n", dst)
 		default:
 			mark := ""
 			if e.Doc {

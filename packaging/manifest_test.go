@@ -94,6 +94,70 @@ func TestManifestLayout(t *testing.T) {
 	}
 }
 
+// TestManifestUmlab checks umlab's share of the packages: umlab on PATH
+// with its Netkit names as links to it (and to its page), umlab-guest
+// beside port-helper and nowhere else.
+func TestManifestUmlab(t *testing.T) {
+	root := fakeTree(t, []string{"umlab", "umlab-guest", "port-helper"},
+		[]string{"man/umlab.1", "man/umlab-guest.8", "man/port-helper.8"})
+	for _, p := range []Packager{Deb, RPM} {
+		es, err := Manifest(root, p, DefaultLibexec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := dsts(es)
+		for _, dst := range []string{"/usr/bin/umlab", "/usr/lib/uml/umlab-guest", "/usr/share/man/man1/umlab.1.gz", "/usr/share/man/man8/umlab-guest.8.gz"} {
+			if e := m[dst]; e.Kind != File || e.Src == "" {
+				t.Errorf("%s: %s is %+v, want a file", p, dst, e)
+			}
+		}
+		for _, dst := range []string{"/usr/bin/umlab-guest", "/usr/lib64/uml/umlab-guest", "/usr/share/man/man1/umlab-guest.1.gz"} {
+			if _, ok := m[dst]; ok {
+				t.Errorf("%s: has %s", p, dst)
+			}
+		}
+		if _, ok := m["/usr/lib64/uml/port-helper"]; ok != (p == RPM) {
+			t.Errorf("%s: /usr/lib64/uml/port-helper present: %v", p, ok)
+		}
+		if len(UmlabAliases) != 5 {
+			t.Errorf("UmlabAliases = %v, want Netkit's lstart, lhalt, lcrash, lclean and linfo", UmlabAliases)
+		}
+		for _, a := range UmlabAliases {
+			if e := m["/usr/bin/"+a]; e.Kind != Symlink || e.Src != "umlab" {
+				t.Errorf("%s: /usr/bin/%s is %+v, want a link to umlab", p, a, e)
+			}
+			if e := m["/usr/share/man/man1/"+a+".1.gz"]; e.Kind != Symlink || e.Src != "umlab.1.gz" || !e.Gzip {
+				t.Errorf("%s: the %s page is %+v, want a link to umlab.1.gz", p, a, e)
+			}
+		}
+	}
+	// A tree without umlab gets no aliases, and without its page no page
+	// links (which would dangle).
+	root = fakeTree(t, []string{"uml_moo"}, nil)
+	es, err := Manifest(root, Deb, DefaultLibexec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e, ok := dsts(es)["/usr/bin/lstart"]; ok {
+		t.Errorf("lstart packaged without umlab: %+v", e)
+	}
+	root = fakeTree(t, []string{"umlab"}, nil)
+	es, err = Manifest(root, Deb, DefaultLibexec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := dsts(es)
+	if _, ok := m["/usr/bin/lstart"]; !ok {
+		t.Errorf("no lstart beside umlab")
+	}
+	if e, ok := m["/usr/share/man/man1/lstart.1.gz"]; ok {
+		t.Errorf("a page link without umlab's page: %+v", e)
+	}
+	if _, ok := m[LibexecDir]; ok {
+		t.Errorf("%s packaged with nothing in it", LibexecDir)
+	}
+}
+
 func TestManifestFailsClearly(t *testing.T) {
 	root := fakeTree(t, nil, nil)
 	if _, err := Manifest(root, Deb, nil); err == nil || !strings.Contains(err.Error(), "no commands under cmd/") {
@@ -174,9 +238,9 @@ func parseNFPM(t *testing.T, cfg string) fileSet {
 // built: the spec's %files list and nfpm's contents come from one manifest
 // and must state the same paths, kinds, modes and doc marks.
 func TestRPMFilesMatchNFPM(t *testing.T) {
-	root := fakeTree(t, []string{"uml_switch", "uml_moo", "tunctl", "port-helper"},
-		[]string{"man/uml_switch.1", "man/uml_moo.1", "man/tunctl.8", "README.md"})
-	es, err := Manifest(root, RPM, []string{"port-helper"})
+	root := fakeTree(t, []string{"uml_switch", "uml_moo", "tunctl", "port-helper", "umlab", "umlab-guest"},
+		[]string{"man/uml_switch.1", "man/uml_moo.1", "man/tunctl.8", "man/umlab.1", "man/umlab-guest.8", "README.md"})
+	es, err := Manifest(root, RPM, DefaultLibexec)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -200,11 +264,19 @@ func TestRPMFilesMatchNFPM(t *testing.T) {
 	if !reflect.DeepEqual(fromSpec, fromNFPM) {
 		t.Errorf("the RPM file list and nfpm's contents differ:\nspec: %v\nnfpm: %v", fromSpec, fromNFPM)
 	}
+	for _, p := range []string{"/usr/bin/lstart", "/usr/share/man/man1/lstart.1.gz", "/usr/lib/uml/umlab-guest"} {
+		if _, ok := fromSpec[p]; !ok {
+			t.Errorf("the RPM file list lacks %s", p)
+		}
+	}
+	if !strings.Contains(RPMFiles(es), "\n/usr/share/man/man1/lstart.1*\n") {
+		t.Errorf("the link to umlab's page is not globbed in the RPM file list (brp-compress may rename it):\n%s", RPMFiles(es))
+	}
 	if fromSpec["/usr/share/doc/umlutils/README.md"] != "file 0644 %doc" {
 		t.Errorf("README.md: %q, want a %%doc file", fromSpec["/usr/share/doc/umlutils/README.md"])
 	}
 	// The .deb gets no RPM-only marks (nfpm would drop such files from it).
-	deb, err := Manifest(root, Deb, []string{"port-helper"})
+	deb, err := Manifest(root, Deb, DefaultLibexec)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -221,14 +293,14 @@ func TestRPMFilesMatchNFPM(t *testing.T) {
 }
 
 func TestStage(t *testing.T) {
-	root := fakeTree(t, []string{"uml_moo", "port-helper"}, []string{"man/uml_moo.1"})
+	root := fakeTree(t, []string{"uml_moo", "port-helper", "umlab", "umlab-guest"}, []string{"man/uml_moo.1", "man/umlab.1"})
 	bin := t.TempDir()
-	for _, c := range []string{"uml_moo", "port-helper"} {
+	for _, c := range []string{"uml_moo", "port-helper", "umlab", "umlab-guest"} {
 		if err := os.WriteFile(filepath.Join(bin, c), []byte("#!/bin/sh\n"), 0o600); err != nil {
 			t.Fatal(err)
 		}
 	}
-	es, err := Manifest(root, RPM, []string{"port-helper"})
+	es, err := Manifest(root, RPM, DefaultLibexec)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -335,7 +407,8 @@ func TestUsageOptionsAndManText(t *testing.T) {
 
 func TestManSection(t *testing.T) {
 	for c, want := range map[string]string{"uml_switch": "1", "uml_switchctl": "1", "uml_moo": "1", "uml_mkcow": "1",
-		"uml_mconsole": "1", "ptybridge": "1", "tunctl": "8", "uml_watchdog": "8", "port-helper": "8"} {
+		"uml_mconsole": "1", "ptybridge": "1", "tunctl": "8", "uml_watchdog": "8", "port-helper": "8",
+		"umlab": "1", "umlab-guest": "8"} {
 		if got := ManSection(c); got != want {
 			t.Errorf("ManSection(%s) = %s, want %s", c, got, want)
 		}
@@ -422,6 +495,42 @@ func TestSpecMatchesNFPM(t *testing.T) {
 	}
 	if got, want := specField(spec, "Requires"), yamlList(nfpm, "depends", "    "); !reflect.DeepEqual(got, want) {
 		t.Errorf("spec Requires %v, nfpm rpm depends %v", got, want)
+	}
+	// Weak dependencies: the RPM's come from the top-level lists (the rpm
+	// override has none of its own); suggests are the .deb's only.
+	if got, want := specField(spec, "Recommends"), yamlList(nfpm, "recommends", ""); !reflect.DeepEqual(got, want) || len(got) == 0 {
+		t.Errorf("spec Recommends %v, nfpm recommends %v", got, want)
+	}
+	if got := yamlList(nfpm, "recommends", "    "); len(got) != 0 {
+		t.Errorf("nfpm overrides recommends %v: keep the spec's in step", got)
+	}
+	if got := yamlList(nfpm, "suggests", ""); len(got) != 0 {
+		t.Errorf("nfpm suggests %v for both formats; the spec suggests nothing", got)
+	}
+	if got := specField(spec, "Suggests"); len(got) != 0 {
+		t.Errorf("spec Suggests %v: the names suggested are Debian's", got)
+	}
+	if !strings.Contains(nfpm, "\n  deb:\n    # ") || !reflect.DeepEqual(yamlList(nfpm, "suggests", "    "), []string{"user-mode-linux"}) {
+		t.Errorf("the .deb does not suggest user-mode-linux")
+	}
+	// The long description, word for word (nfpm's follows its synopsis line).
+	var desc []string
+	in := false
+	for _, l := range strings.Split(nfpm, "\n") {
+		switch {
+		case l == "description: |-":
+			in = true
+		case in && (l == "" || strings.HasPrefix(l, "  ")):
+			desc = append(desc, strings.TrimPrefix(l, "  "))
+		case in:
+			in = false
+		}
+	}
+	if len(desc) < 2 {
+		t.Fatalf("nfpm.yaml: no description block")
+	}
+	if got, want := strings.TrimSpace(specSection(spec, "%description")), strings.TrimSpace(strings.Join(desc[1:], "\n")); got != want {
+		t.Errorf("spec %%description differs from nfpm's description:\n--- spec\n%s\n--- nfpm\n%s", got, want)
 	}
 	if len(specField(spec, "Provides")) != 0 || strings.Contains(nfpm, "provides:") {
 		t.Errorf("umlutils must not claim to provide anything (uml-utilities' uml_net etc. are not carried)")

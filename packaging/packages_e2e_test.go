@@ -136,18 +136,32 @@ func expectedFiles(t *testing.T, root string, p Packager) map[string]pkgFile {
 		TmpfilesD + "/umlutils.conf":       doc,
 		DocDir + "/LICENSE":                doc,
 	}
+	umlab, umlabPage := false, false
 	for _, c := range cmds {
-		if c == "port-helper" {
+		switch c {
+		case "port-helper":
 			want[LibexecDir+"/"+c] = exe
 			if p == RPM {
 				want[Lib64Dir+"/"+c] = pkgFile{Perms: "l", Owner: "root:root", Link: "../../lib/uml/" + c}
 			}
-			continue
+		case "umlab-guest":
+			want[LibexecDir+"/"+c] = exe
+		default:
+			want[BinDir+"/"+c] = exe
+			umlab = umlab || c == "umlab"
 		}
-		want[BinDir+"/"+c] = exe
 	}
 	for _, pg := range pages {
 		want[fmt.Sprintf("%s/man%s/%s.%s.gz", ManDir, pg.Section, pg.Name, pg.Section)] = doc
+		umlabPage = umlabPage || pg.Path == "man/umlab.1"
+	}
+	if umlab {
+		for _, a := range []string{"lstart", "lhalt", "lcrash", "lclean", "linfo"} {
+			want[BinDir+"/"+a] = pkgFile{Perms: "l", Owner: "root:root", Link: "umlab"}
+			if umlabPage {
+				want[ManDir+"/man1/"+a+".1.gz"] = pkgFile{Perms: "l", Owner: "root:root", Link: "umlab.1.gz"}
+			}
+		}
 	}
 	if _, err := os.Stat(filepath.Join(root, "README.md")); err == nil {
 		want[DocDir+"/README.md"] = doc
@@ -204,10 +218,24 @@ func checkBinariesRun(t *testing.T, what, dir string, want map[string]pkgFile) {
 		t.Errorf("%s: no commands to run", what)
 	}
 	for p, f := range want {
-		if f.Link != "" && strings.HasPrefix(p, Lib64Dir) {
-			if _, err := os.Stat(filepath.Join(dir, p)); err != nil {
-				t.Errorf("%s: %s does not lead to the binary: %v", what, p, err)
+		if f.Link == "" {
+			continue
+		}
+		if _, err := os.Stat(filepath.Join(dir, p)); err != nil {
+			t.Errorf("%s: %s does not lead anywhere: %v", what, p, err)
+		}
+		// umlab's Netkit names: each runs umlab as the command it stands for.
+		if a, ok := strings.CutPrefix(p, BinDir+"/"); ok && f.Link == "umlab" {
+			out, err := usageOf(filepath.Join(dir, p))
+			if want := "umlab " + strings.TrimPrefix(a, "l") + ": unknown option"; err != nil || !strings.Contains(out, want) {
+				t.Errorf("%s: %s %s: %v, printed %q, want %q", what, p, badOption, err, out, want)
 			}
+		}
+	}
+	// The guest side runs as a guest's first process, before any libc.
+	if _, ok := want[LibexecDir+"/umlab-guest"]; ok {
+		if err := checkStatic(filepath.Join(dir, LibexecDir, "umlab-guest")); err != nil {
+			t.Errorf("%s: %v", what, err)
 		}
 	}
 }
@@ -265,6 +293,12 @@ func TestE2EPackages(t *testing.T) {
 		if got := rel("requires"); !reflect.DeepEqual(got, []string{"/usr/bin/setpriv"}) {
 			t.Errorf("requires %q, want /usr/bin/setpriv", got)
 		}
+		if got := rel("recommends"); !reflect.DeepEqual(got, []string{"e2fsprogs", "mmdebstrap"}) {
+			t.Errorf("recommends %q, want e2fsprogs and mmdebstrap", got)
+		}
+		if got := rel("suggests"); !reflect.DeepEqual(got, []string{""}) {
+			t.Errorf("suggests %q, want none (user-mode-linux is Debian's name)", got)
+		}
 		dir := t.TempDir()
 		extractRPM(t, rpmPath, dir)
 		checkBinariesRun(t, "rpm", dir, want)
@@ -274,7 +308,8 @@ func TestE2EPackages(t *testing.T) {
 		want := expectedFiles(t, root, Deb)
 		checkFiles(t, "deb", debFiles(t, debPath), want)
 		info := mustRun(t, time.Minute, "", nil, "dpkg-deb", "-I", debPath)
-		for _, f := range []string{"Package: umlutils\n", "Version: " + version + "-1\n", "Conflicts: uml-utilities\n", "Replaces: uml-utilities\n"} {
+		for _, f := range []string{"Package: umlutils\n", "Version: " + version + "-1\n", "Conflicts: uml-utilities\n", "Replaces: uml-utilities\n",
+			"Recommends: mmdebstrap, e2fsprogs\n", "Suggests: user-mode-linux\n"} {
 			if !strings.Contains(info, f) {
 				t.Errorf("dpkg-deb -I lacks %q:\n%s", f, info)
 			}
@@ -344,7 +379,7 @@ func TestE2EPackages(t *testing.T) {
 		if !reflect.DeepEqual(got, nfpm) {
 			t.Errorf("rpmbuild's package and make rpm's differ:\nrpmbuild: %v\nnfpm:     %v", got, nfpm)
 		}
-		for _, q := range []string{"obsoletes", "conflicts", "provides"} {
+		for _, q := range []string{"obsoletes", "conflicts", "provides", "recommends", "suggests"} {
 			lines := func(rpm string) []string {
 				var ls []string
 				for _, l := range strings.Split(strings.TrimSpace(mustRun(t, time.Minute, "", nil, "rpm", "-qp", "--"+q, rpm)), "\n") {

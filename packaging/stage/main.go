@@ -30,7 +30,7 @@ func run(args []string, stderr io.Writer) int {
 	root := fs.String("root", ".", "project root")
 	bin := fs.String("bin", "", "directory of the built commands")
 	pkgr := fs.String("packager", "", "deb or rpm")
-	libexec := fs.String("libexec", "port-helper", "commands installed in "+packaging.LibexecDir)
+	libexec := fs.String("libexec", strings.Join(packaging.DefaultLibexec, " "), "commands installed in "+packaging.LibexecDir)
 	dest := fs.String("dest", "", "directory to stage the package's tree in")
 	rpmFiles := fs.String("rpm-files", "", "write the RPM %files list here")
 	nfpm := fs.String("nfpm", "", "write the nfpm config here")
