@@ -7,7 +7,7 @@ LIBDIR  := $(PREFIX)/lib/uml
 MANDIR  := $(PREFIX)/share/man
 
 CMDS := $(notdir $(wildcard cmd/*))
-# Installed beside the kernel's helpers rather than on PATH (USERS.md).
+# Installed beside the kernel's helpers rather than on PATH (docs/users.md §1).
 LIBEXEC_CMDS := port-helper
 BIN_CMDS := $(filter-out $(LIBEXEC_CMDS),$(CMDS))
 

@@ -26,7 +26,7 @@ import (
 // writing host's order.
 const Magic = 0x4f4f4f4d
 
-// Header sizes as the C structures lay them out (PROTOCOLS.md §3).
+// Header sizes as the C structures lay them out (docs/protocols.md §4).
 const (
 	headerV1Size       = 280  // packed: magic, version, backing[256], mtime u32, size u64, sectorsize i32
 	headerV2Size       = 4120 // packed: magic, version, backing[4096], mtime, size, sectorsize

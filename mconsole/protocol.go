@@ -4,7 +4,7 @@
 // `mconsole=notify:PATH`, and the watchdog helper the guest's harddog driver
 // starts.
 //
-// Wire formats (PROTOCOLS.md §4, from the kernel's arch/um mconsole.h):
+// Wire formats (docs/protocols.md §5, from the kernel's arch/um mconsole.h):
 //
 //	request  (524 bytes): u32 magic=0xcafebabe, u32 version=2, u32 len, char data[512]
 //	reply    (12+len bytes): u32 err, u32 more, u32 len, char data[len]

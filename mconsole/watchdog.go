@@ -10,7 +10,7 @@ import (
 )
 
 // WatchdogTimeout is how long the harddog helper waits for a ping before it
-// acts, as the C uml_watchdog does (alarm(60), PROTOCOLS.md §5).
+// acts, as the C uml_watchdog does (alarm(60), docs/protocols.md §6).
 const WatchdogTimeout = 60 * time.Second
 
 // ErrExpired: the guest stopped feeding its watchdog.
@@ -84,7 +84,7 @@ func (w *Watchdog) Wait(ctx context.Context) error {
 // kernel a chance to clean up; then, unlike it, it SIGKILLs the kernel
 // process together with every process descended from it. The guest's
 // programs run as host processes traced by the kernel: killing only the
-// kernel process would leave them running (TESTBED.md). The caller's own
+// kernel process would leave them running (docs/testbed.md §6). The caller's own
 // process (itself a child of the kernel) is spared, and so is everything
 // outside the kernel's tree, such as the rest of its process group.
 func KillGuest(pid int, interval time.Duration) error {

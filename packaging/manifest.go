@@ -10,7 +10,7 @@
 // files exist when the package is built, so new commands need no change here.
 //
 // Paths follow Debian's uml-utilities, which scripts and the kernel rely on
-// (shared/docs/USERS.md): binaries in /usr/bin, port-helper in
+// (docs/users.md §1): binaries in /usr/bin, port-helper in
 // /usr/lib/uml (Debian's kernels exec it from there), and on RPM systems
 // also /usr/lib64/uml, where those distributions' kernels look.
 package packaging
