@@ -1,8 +1,8 @@
 // Package mconsole speaks User-Mode Linux's management console protocol:
 // commands sent to a running guest (version, config, remove, stop, go,
-// sysrq, halt, ...), the notifications a guest sends to the socket named by
-// `mconsole=notify:PATH`, and the watchdog helper the guest's harddog driver
-// starts.
+// sysrq, halt, ...), the list of running guests, and the notifications a
+// guest (or its watchdog helper, package watchdog) sends to the socket named
+// by `mconsole=notify:PATH`.
 //
 // Wire formats (docs/protocols.md §5, from the kernel's arch/um mconsole.h):
 //
