@@ -14,6 +14,7 @@
 package mconsole
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -84,7 +85,7 @@ func (p *ReplyPart) UnmarshalBinary(b []byte) error {
 		return fmt.Errorf("%w: reply says %d data bytes but carries %d", ErrMalformed, n, len(data))
 	}
 	data = data[:n]
-	if i := indexNUL(data); i >= 0 {
+	if i := bytes.IndexByte(data, 0); i >= 0 {
 		data = data[:i]
 	}
 	p.Err = hostOrder.Uint32(b[0:])
@@ -107,15 +108,6 @@ func (p *ReplyPart) MarshalBinary() ([]byte, error) {
 	hostOrder.PutUint32(b[8:], uint32(len(p.Data)+1))
 	copy(b[replyHeader:], p.Data)
 	return b, nil
-}
-
-func indexNUL(b []byte) int {
-	for i, c := range b {
-		if c == 0 {
-			return i
-		}
-	}
-	return -1
 }
 
 // Reply is a whole answer: its parts' text concatenated.

@@ -12,6 +12,7 @@ package ptybridge
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -192,7 +193,7 @@ func (br *Bridge) record(dir, what string, data []byte) {
 	if data != nil {
 		line = append(line, ' ')
 		if br.opt.Hex {
-			line = appendHex(line, data)
+			line = hex.AppendEncode(line, data)
 		} else {
 			line = strconv.AppendQuoteToASCII(line, string(data))
 		}
@@ -201,14 +202,6 @@ func (br *Bridge) record(dir, what string, data []byte) {
 	br.mu.Lock()
 	_, _ = br.opt.Tee.Write(line)
 	br.mu.Unlock()
-}
-
-func appendHex(dst, data []byte) []byte {
-	const digits = "0123456789abcdef"
-	for _, c := range data {
-		dst = append(dst, digits[c>>4], digits[c&15])
-	}
-	return dst
 }
 
 // MakeRaw puts the terminal f in raw mode (no echo, no line editing, no

@@ -14,8 +14,6 @@ import (
 	"github.com/umlutils/umlutils/internal/syncbuf"
 )
 
-type lockedBuffer = syncbuf.Buffer
-
 func TestUsageAndOpenErrors(t *testing.T) {
 	for _, c := range []struct {
 		args []string
@@ -30,7 +28,7 @@ func TestUsageAndOpenErrors(t *testing.T) {
 		{[]string{"/dev/null", "/dev/zero"}, 1, "ptybridge: /dev/null: not a terminal"},
 		{[]string{"/dev/null", "/dev/null"}, 1, "ptybridge: /dev/null and /dev/null: both ends are the same terminal\n"},
 	} {
-		var out, errb lockedBuffer
+		var out, errb syncbuf.Buffer
 		code := run(c.args, nil, &out, &errb)
 		if code != c.code || !strings.Contains(errb.String(), c.err) || out.String() != "" {
 			t.Errorf("ptybridge %q: exit %d, stdout %q, stderr %q", c.args, code, out.String(), errb.String())
@@ -79,7 +77,7 @@ func TestBadEnds(t *testing.T) {
 		{[]string{"-tee", fifo, s1.Name(), s2.Name()}, fifo + ": no such device or address"}, // nobody reads it
 		{[]string{"-tee", dir, s1.Name(), s2.Name()}, dir + ": is a directory"},
 	} {
-		var out, errb lockedBuffer
+		var out, errb syncbuf.Buffer
 		code := run(c.args, nil, &out, &errb)
 		if code != 1 || !strings.Contains(errb.String(), c.err) || out.String() != "" {
 			t.Errorf("ptybridge %q: exit %d, stdout %q, stderr %q", c.args, code, out.String(), errb.String())
@@ -99,7 +97,7 @@ func TestNewWithSignals(t *testing.T) {
 	notifySignals = func(c chan<- os.Signal) func() { sigs <- c; return func() {} }
 
 	pr, pw := io.Pipe()
-	var errb lockedBuffer
+	var errb syncbuf.Buffer
 	done := make(chan int, 1)
 	go func() { done <- run([]string{"-new", "-tee", "-"}, nil, pw, &errb); pw.Close() }()
 	lines := bufio.NewReader(pr)

@@ -521,17 +521,15 @@ func NetNS(t testing.TB) string {
 // listener); it is killed by pid when the test ends.
 type Daemon struct {
 	Cmd *exec.Cmd
-	out *lockedBuffer
+	out *syncbuf.Buffer
 }
-
-type lockedBuffer = syncbuf.Buffer
 
 // Start runs argv in its own process group with stdout and stderr captured,
 // and kills the group when the test ends.
 func Start(t testing.TB, argv ...string) *Daemon {
 	t.Helper()
 	cmd := exec.Command(argv[0], argv[1:]...)
-	d := &Daemon{Cmd: cmd, out: &lockedBuffer{}}
+	d := &Daemon{Cmd: cmd, out: &syncbuf.Buffer{}}
 	cmd.Stdout, cmd.Stderr = d.out, d.out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
