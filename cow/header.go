@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package cow reads, writes and merges User-Mode Linux copy-on-write disk
 // files, the files behind `ubdN=COW,BACKING`.
 //
@@ -13,6 +15,8 @@
 // and the dirty extents; Merge and MergeInPlace fold a COW file into an
 // image; Create writes an empty COW file; InUse tells whether a running
 // UML holds a file open.
+//
+// Linux only. The formats are in docs/protocols.md §4.
 package cow
 
 import (

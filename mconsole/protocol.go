@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package mconsole speaks User-Mode Linux's management console protocol:
 // commands sent to a running guest (version, config, remove, stop, go,
 // sysrq, halt, ...), the list of running guests, and the notifications a
@@ -11,6 +13,7 @@
 //	notify   (16+len bytes): u32 magic, u32 version, u32 type, u32 len, char data[len]
 //
 // All integers are in host byte order: the guest runs on the same machine.
+// Linux only.
 package mconsole
 
 import (

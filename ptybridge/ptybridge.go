@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package ptybridge is a serial cross-over cable between two pseudo
 // terminals: what a UML serial line on pts or tty:PATH is plugged into.
 //
@@ -8,6 +10,8 @@
 // '/dev/pts/N'"); NewPair allocates two ptys for guests started with
 // ssl1=tty:PATH and keeps both ends, so either guest can reboot and
 // reopen its path.
+//
+// Linux only. The log format is in docs/protocols.md §9.
 package ptybridge
 
 import (

@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package mmsg batches datagram I/O with recvmmsg(2) and sendmmsg(2) while
 // keeping every peer address as raw bytes.
 //
@@ -7,6 +9,8 @@
 // name holds binary pid/time bytes, NULs included (docs/protocols.md §1): Go's
 // address decoding would cut such a name at its first NUL, and a reply must
 // go to exactly the bytes and length the peer bound.
+//
+// Linux only.
 package mmsg
 
 import (
