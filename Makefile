@@ -26,9 +26,16 @@ build:
 	@mkdir -p bin
 	$(GO) build -trimpath -o bin/ ./cmd/...
 
+# staticcheck is pinned in tools/go.mod and run from it, as nfpm is from
+# packaging/tools/go.mod, so its dependencies stay out of go.mod
+# (docs/design.md §5).
+STATICCHECK ?= $(GO) run -modfile=tools/go.mod honnef.co/go/tools/cmd/staticcheck
+
 vet:
 	$(GO) vet ./...
 	$(GO) vet -tags e2e ./...
+	$(STATICCHECK) ./...
+	$(STATICCHECK) -tags e2e ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { gofmt -l .; echo "gofmt: files above need formatting"; exit 1; }
 
 # Unit and in-process integration tests (fuzz targets run their seed corpora).

@@ -1,3 +1,5 @@
+//go:build linux
+
 package cow
 
 import (
@@ -272,9 +274,6 @@ func (c *File) lastDirty() (int64, bool) {
 	}
 	return 0, false
 }
-
-// dataOffsetOf is where sector i's data lives in the COW file.
-func (c *File) dataOffsetOf(i int64) int64 { return c.DataOffset + i*c.SectorSize }
 
 // Reason describes e.Err in the words perror(3) would use for an errno
 // ("No such file or directory"), so tools keep their C originals' messages.

@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package cow reads, writes and merges User-Mode Linux copy-on-write disk
 // files, the files behind `ubdN=COW,BACKING`.
 //
@@ -13,6 +15,8 @@
 // and the dirty extents; Merge and MergeInPlace fold a COW file into an
 // image; Create writes an empty COW file; InUse tells whether a running
 // UML holds a file open.
+//
+// Linux only. The formats are in docs/protocols.md §4.
 package cow
 
 import (
@@ -26,7 +30,7 @@ import (
 // writing host's order.
 const Magic = 0x4f4f4f4d
 
-// Header sizes as the C structures lay them out (PROTOCOLS.md §3).
+// Header sizes as the C structures lay them out (docs/protocols.md §4).
 const (
 	headerV1Size       = 280  // packed: magic, version, backing[256], mtime u32, size u64, sectorsize i32
 	headerV2Size       = 4120 // packed: magic, version, backing[4096], mtime, size, sectorsize

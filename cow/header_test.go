@@ -55,7 +55,7 @@ func TestParseHeaderEveryVersion(t *testing.T) {
 	}
 }
 
-// The v3 bytes must be exactly what the kernel writes (PROTOCOLS.md §3).
+// The v3 bytes must be exactly what the kernel writes (docs/protocols.md §4).
 func TestV3Layout(t *testing.T) {
 	h := cow.NewV3("/a/b", 0x01020304, 0x10000, 512, 4096)
 	b, err := h.MarshalBinary()

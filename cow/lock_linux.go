@@ -11,7 +11,7 @@ import (
 // Lock is a lock another process or open file description holds on a
 // file. A running UML takes POSIX (fcntl) locks when it opens a ubd
 // device: a write lock on the COW file and a read lock on the backing
-// file (PROTOCOLS.md §3). Devices opened with the `c` flag take none.
+// file (docs/protocols.md §4). Devices opened with the `c` flag take none.
 type Lock struct {
 	// Pid holds the POSIX lock's owner; -1 for an OFD lock (its owner is
 	// an open file, not a process).

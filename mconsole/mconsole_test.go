@@ -67,10 +67,12 @@ func TestReplyExitStatus(t *testing.T) {
 		err  uint32
 		want int
 	}{{0, 0}, {1, 1}, {uint32(0xfffffff0), 240}, {uint32(0xffffffed), 237}, {256, 0}} {
-		r := mconsole.Reply{Err: c.err}
-		if got := r.ExitStatus(); got != c.want {
-			t.Errorf("err %#x: exit status %d, want %d", c.err, got, c.want)
-		}
+		t.Run(fmt.Sprintf("%#x", c.err), func(t *testing.T) {
+			r := mconsole.Reply{Err: c.err}
+			if got := r.ExitStatus(); got != c.want {
+				t.Errorf("err %#x: exit status %d, want %d", c.err, got, c.want)
+			}
+		})
 	}
 }
 
@@ -209,11 +211,13 @@ func TestResolveNotSocket(t *testing.T) {
 		{file, "is a regular file, not an mconsole socket"},
 		{dir, "is a directory, not an mconsole socket"},
 	} {
-		_, err := mconsole.Resolve(c.path)
-		var ns *mconsole.NotSocketError
-		if !errors.As(err, &ns) || ns.Path != c.path || !strings.Contains(err.Error(), c.path+": "+c.want) {
-			t.Errorf("%s: %v", c.path, err)
-		}
+		t.Run(filepath.Base(c.path), func(t *testing.T) {
+			_, err := mconsole.Resolve(c.path)
+			var ns *mconsole.NotSocketError
+			if !errors.As(err, &ns) || ns.Path != c.path || !strings.Contains(err.Error(), c.path+": "+c.want) {
+				t.Errorf("%s: %v", c.path, err)
+			}
+		})
 	}
 }
 

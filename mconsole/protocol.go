@@ -1,19 +1,23 @@
+//go:build linux
+
 // Package mconsole speaks User-Mode Linux's management console protocol:
 // commands sent to a running guest (version, config, remove, stop, go,
-// sysrq, halt, ...), the notifications a guest sends to the socket named by
-// `mconsole=notify:PATH`, and the watchdog helper the guest's harddog driver
-// starts.
+// sysrq, halt, ...), the list of running guests, and the notifications a
+// guest (or its watchdog helper, package watchdog) sends to the socket named
+// by `mconsole=notify:PATH`.
 //
-// Wire formats (PROTOCOLS.md §4, from the kernel's arch/um mconsole.h):
+// Wire formats (docs/protocols.md §5, from the kernel's arch/um mconsole.h):
 //
 //	request  (524 bytes): u32 magic=0xcafebabe, u32 version=2, u32 len, char data[512]
 //	reply    (12+len bytes): u32 err, u32 more, u32 len, char data[len]
 //	notify   (16+len bytes): u32 magic, u32 version, u32 type, u32 len, char data[len]
 //
 // All integers are in host byte order: the guest runs on the same machine.
+// Linux only.
 package mconsole
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -84,7 +88,7 @@ func (p *ReplyPart) UnmarshalBinary(b []byte) error {
 		return fmt.Errorf("%w: reply says %d data bytes but carries %d", ErrMalformed, n, len(data))
 	}
 	data = data[:n]
-	if i := indexNUL(data); i >= 0 {
+	if i := bytes.IndexByte(data, 0); i >= 0 {
 		data = data[:i]
 	}
 	p.Err = hostOrder.Uint32(b[0:])
@@ -107,15 +111,6 @@ func (p *ReplyPart) MarshalBinary() ([]byte, error) {
 	hostOrder.PutUint32(b[8:], uint32(len(p.Data)+1))
 	copy(b[replyHeader:], p.Data)
 	return b, nil
-}
-
-func indexNUL(b []byte) int {
-	for i, c := range b {
-		if c == 0 {
-			return i
-		}
-	}
-	return -1
 }
 
 // Reply is a whole answer: its parts' text concatenated.

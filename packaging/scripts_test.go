@@ -270,18 +270,22 @@ func TestMaintainerScripts(t *testing.T) {
 		{"postremove.sh", []string{"remove"}, reload},
 		{"postremove.sh", []string{"0"}, reload},
 	} {
-		if got := calls(c.script, c.args...); got != c.want {
-			t.Errorf("%s %q called:\n%s\nwant:\n%s", c.script, c.args, got, c.want)
-		}
+		t.Run(c.script+" "+strings.Join(c.args, " "), func(t *testing.T) {
+			if got := calls(c.script, c.args...); got != c.want {
+				t.Errorf("%s %q called:\n%s\nwant:\n%s", c.script, c.args, got, c.want)
+			}
+		})
 	}
 	for _, args := range [][]string{{"remove"}, {"0"}} {
-		want := "systemctl disable uml-switch.service\n"
-		if systemd {
-			want = "systemctl stop uml-switch.service\n" + want
-		}
-		if got := calls("preremove.sh", args...); got != want {
-			t.Errorf("preremove.sh %q called:\n%s\nwant:\n%s", args, got, want)
-		}
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			want := "systemctl disable uml-switch.service\n"
+			if systemd {
+				want = "systemctl stop uml-switch.service\n" + want
+			}
+			if got := calls("preremove.sh", args...); got != want {
+				t.Errorf("preremove.sh %q called:\n%s\nwant:\n%s", args, got, want)
+			}
+		})
 	}
 	// Without systemd-sysusers the account is made with useradd.
 	os.Remove(filepath.Join(stubs, "systemd-sysusers"))

@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package ptybridge is a serial cross-over cable between two pseudo
 // terminals: what a UML serial line on pts or tty:PATH is plugged into.
 //
@@ -8,10 +10,13 @@
 // '/dev/pts/N'"); NewPair allocates two ptys for guests started with
 // ssl1=tty:PATH and keeps both ends, so either guest can reboot and
 // reopen its path.
+//
+// Linux only. The log format is in docs/protocols.md §9.
 package ptybridge
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -192,7 +197,7 @@ func (br *Bridge) record(dir, what string, data []byte) {
 	if data != nil {
 		line = append(line, ' ')
 		if br.opt.Hex {
-			line = appendHex(line, data)
+			line = hex.AppendEncode(line, data)
 		} else {
 			line = strconv.AppendQuoteToASCII(line, string(data))
 		}
@@ -201,14 +206,6 @@ func (br *Bridge) record(dir, what string, data []byte) {
 	br.mu.Lock()
 	_, _ = br.opt.Tee.Write(line)
 	br.mu.Unlock()
-}
-
-func appendHex(dst, data []byte) []byte {
-	const digits = "0123456789abcdef"
-	for _, c := range data {
-		dst = append(dst, digits[c>>4], digits[c&15])
-	}
-	return dst
 }
 
 // MakeRaw puts the terminal f in raw mode (no echo, no line editing, no

@@ -12,8 +12,7 @@ import (
 	"github.com/umlutils/umlutils/internal/syncbuf"
 )
 
-// syncBuffer is a Tee the test can read while the bridge writes.
-type syncBuffer = syncbuf.Buffer
+// syncbuf.Buffer is a Tee the test can read while the bridge writes.
 
 // fakeUML is a pty whose master plays a UML with ssl1=pts; the bridge opens
 // the slave's path.
@@ -86,7 +85,7 @@ func TestBridgeCopiesRawBothWaysAndLogs(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.File.Close()
-	var tee syncBuffer
+	var tee syncbuf.Buffer
 	br := New(a, b, Options{Tee: &tee, Now: func() time.Time { return t0 }})
 	stop := start(t, br)
 
@@ -118,7 +117,7 @@ func TestBridgeCopiesRawBothWaysAndLogs(t *testing.T) {
 }
 
 func TestBridgeHexLogAndToggle(t *testing.T) {
-	var tee syncBuffer
+	var tee syncbuf.Buffer
 	br := New(End{}, End{}, Options{Tee: &tee, Hex: true, Now: func() time.Time { return t0 }})
 	br.record("A>B", "", []byte("hi\n"))
 	if !br.ToggleCut() || !br.Cut() || br.ToggleCut() {

@@ -21,7 +21,7 @@ cleanup() {
 trap cleanup EXIT
 umids=()
 
-# UML 6.1 needs the ptrace shim on hosts with large XSAVE areas (TESTBED.md);
+# UML 6.1 needs the ptrace shim on hosts with large XSAVE areas (docs/testbed.md §3);
 # provision.sh builds it.
 shim=$cache/ptracefix.so
 

@@ -72,7 +72,6 @@ type daemon struct {
 	loopDone chan struct{}
 	dataAddr [SizeofSockaddrUnix]byte // raw, as sent in replies
 	byAddr   map[string]*Port         // under sw.mu
-	conns    chan struct{}
 }
 
 // ListenDaemon creates the control socket (replacing a stale one nobody

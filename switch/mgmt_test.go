@@ -55,15 +55,6 @@ func (m *mgmt) ok(cmd string) []string {
 	return lines
 }
 
-func startMgmt(t *testing.T, sw *vswitch.Switch) *mgmt {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "mgmt")
-	if err := sw.ListenManagement(path, 0, -1); err != nil {
-		t.Fatal(err)
-	}
-	return dialMgmt(t, path)
-}
-
 func dialMgmt(t *testing.T, path string) *mgmt {
 	t.Helper()
 	var c net.Conn

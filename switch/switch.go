@@ -6,7 +6,7 @@
 //
 // A Switch forwards frames between ports. Ports are interchangeable
 // transports: UML's "daemon" protocol (a control stream per guest plus one
-// shared datagram socket, PROTOCOLS.md §1) and tap devices so far. It learns
+// shared datagram socket, docs/protocols.md §1) and tap devices so far. It learns
 // source MACs (aging, bounded table) or, in hub mode, floods every frame.
 // Every port has a small integer id, numbered as the C switch numbers its
 // ports (it prints its descriptors as "New port N") and its own counters.

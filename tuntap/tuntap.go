@@ -1,9 +1,13 @@
+//go:build linux
+
 // Package tuntap creates, configures, lists and opens Linux TUN/TAP devices
 // through the /dev/net/tun clone device and rtnetlink.
 //
 // A tun/tap device belongs to the network namespace of the process that
 // opened /dev/net/tun, and persistence and ownership are properties of the
 // device, so everything here acts on the caller's namespace.
+//
+// Linux only. The ioctls and attributes are in docs/protocols.md §7.
 package tuntap
 
 import (

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/umlutils/umlutils/internal/syncbuf"
 	"github.com/umlutils/umlutils/internal/testbed"
 )
 
@@ -237,9 +238,9 @@ func readFile(t *testing.T, path string) string {
 
 // startBridge runs ptybridge in its own process group, killed at the end
 // of the test; exited delivers its exit status.
-func startBridge(t *testing.T, argv ...string) (cmd *exec.Cmd, out *lockedBuffer, exited <-chan error) {
+func startBridge(t *testing.T, argv ...string) (cmd *exec.Cmd, out *syncbuf.Buffer, exited <-chan error) {
 	t.Helper()
-	out = &lockedBuffer{}
+	out = &syncbuf.Buffer{}
 	cmd = exec.Command(argv[0], argv[1:]...)
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}

@@ -14,8 +14,6 @@ import (
 	"github.com/umlutils/umlutils/internal/syncbuf"
 )
 
-type lockedBuffer = syncbuf.Buffer
-
 func TestUsageAndOpenErrors(t *testing.T) {
 	for _, c := range []struct {
 		args []string
@@ -30,11 +28,13 @@ func TestUsageAndOpenErrors(t *testing.T) {
 		{[]string{"/dev/null", "/dev/zero"}, 1, "ptybridge: /dev/null: not a terminal"},
 		{[]string{"/dev/null", "/dev/null"}, 1, "ptybridge: /dev/null and /dev/null: both ends are the same terminal\n"},
 	} {
-		var out, errb lockedBuffer
-		code := run(c.args, nil, &out, &errb)
-		if code != c.code || !strings.Contains(errb.String(), c.err) || out.String() != "" {
-			t.Errorf("ptybridge %q: exit %d, stdout %q, stderr %q", c.args, code, out.String(), errb.String())
-		}
+		t.Run(strings.Join(c.args, " "), func(t *testing.T) {
+			var out, errb syncbuf.Buffer
+			code := run(c.args, nil, &out, &errb)
+			if code != c.code || !strings.Contains(errb.String(), c.err) || out.String() != "" {
+				t.Errorf("ptybridge %q: exit %d, stdout %q, stderr %q", c.args, code, out.String(), errb.String())
+			}
+		})
 	}
 }
 
@@ -79,11 +79,13 @@ func TestBadEnds(t *testing.T) {
 		{[]string{"-tee", fifo, s1.Name(), s2.Name()}, fifo + ": no such device or address"}, // nobody reads it
 		{[]string{"-tee", dir, s1.Name(), s2.Name()}, dir + ": is a directory"},
 	} {
-		var out, errb lockedBuffer
-		code := run(c.args, nil, &out, &errb)
-		if code != 1 || !strings.Contains(errb.String(), c.err) || out.String() != "" {
-			t.Errorf("ptybridge %q: exit %d, stdout %q, stderr %q", c.args, code, out.String(), errb.String())
-		}
+		t.Run(strings.Join(c.args, " "), func(t *testing.T) {
+			var out, errb syncbuf.Buffer
+			code := run(c.args, nil, &out, &errb)
+			if code != 1 || !strings.Contains(errb.String(), c.err) || out.String() != "" {
+				t.Errorf("ptybridge %q: exit %d, stdout %q, stderr %q", c.args, code, out.String(), errb.String())
+			}
+		})
 	}
 	if _, err := os.Stat(filepath.Join(dir, "no")); !os.IsNotExist(err) {
 		t.Errorf("a failed run created %s", filepath.Join(dir, "no"))
@@ -99,7 +101,7 @@ func TestNewWithSignals(t *testing.T) {
 	notifySignals = func(c chan<- os.Signal) func() { sigs <- c; return func() {} }
 
 	pr, pw := io.Pipe()
-	var errb lockedBuffer
+	var errb syncbuf.Buffer
 	done := make(chan int, 1)
 	go func() { done <- run([]string{"-new", "-tee", "-"}, nil, pw, &errb); pw.Close() }()
 	lines := bufio.NewReader(pr)

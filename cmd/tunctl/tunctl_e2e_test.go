@@ -156,10 +156,12 @@ func TestE2ETunctlRefusesWhatCGuesses(t *testing.T) {
 		{[]string{"-d", long}, "'" + long + "' is longer than 15 bytes"},
 		{[]string{"-t", long}, "'" + long + "' is longer than 15 bytes"},
 	} {
-		r := inNS(t, ns, append([]string{ours}, c.args...)...)
-		if r.code != 1 || r.stdout != "" || !strings.Contains(r.stderr, c.msg) {
-			t.Errorf("tunctl %q: %+v", c.args, r)
-		}
+		t.Run(strings.Join(c.args, " "), func(t *testing.T) {
+			r := inNS(t, ns, append([]string{ours}, c.args...)...)
+			if r.code != 1 || r.stdout != "" || !strings.Contains(r.stderr, c.msg) {
+				t.Errorf("tunctl %q: %+v", c.args, r)
+			}
+		})
 	}
 	if got := sysAttrs(t, ns, "averyveryveryve"); got == "" {
 		t.Errorf("-d %s removed averyveryveryve", long)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"math"
 	"reflect"
 	"strings"
@@ -31,11 +32,13 @@ func TestGetoptLikeGlibc(t *testing.T) {
 		{args: []string{"--foo"}, err: "invalid option -- '-'"},
 		{args: []string{"-:"}, err: "invalid option -- ':'"},
 	} {
-		opts, operands, err := getopt(c.args, optstring, c.posix)
-		if !reflect.DeepEqual(opts, c.opts) && !(len(opts) == 0 && len(c.opts) == 0) ||
-			!reflect.DeepEqual(operands, c.operands) || err != c.err {
-			t.Errorf("getopt(%q) = %v %q %q, want %v %q %q", c.args, opts, operands, err, c.opts, c.operands, c.err)
-		}
+		t.Run(strings.Join(c.args, " "), func(t *testing.T) {
+			opts, operands, err := getopt(c.args, optstring, c.posix)
+			if !reflect.DeepEqual(opts, c.opts) && !(len(opts) == 0 && len(c.opts) == 0) ||
+				!reflect.DeepEqual(operands, c.operands) || err != c.err {
+				t.Errorf("getopt(%q) = %v %q %q, want %v %q %q", c.args, opts, operands, err, c.opts, c.operands, c.err)
+			}
+		})
 	}
 }
 
@@ -54,10 +57,12 @@ func TestStrtolLikeC(t *testing.T) {
 		{"-9223372036854775808", math.MinInt64, true},
 		{"9223372036854775808", math.MaxInt64, true},
 	} {
-		v, ok := strtol(c.in)
-		if v != c.v || ok != c.ok {
-			t.Errorf("strtol(%q) = %d, %v; want %d, %v", c.in, v, ok, c.v, c.ok)
-		}
+		t.Run(fmt.Sprintf("%q", c.in), func(t *testing.T) {
+			v, ok := strtol(c.in)
+			if v != c.v || ok != c.ok {
+				t.Errorf("strtol(%q) = %d, %v; want %d, %v", c.in, v, ok, c.v, c.ok)
+			}
+		})
 	}
 }
 
@@ -92,11 +97,13 @@ func FuzzGetopt(f *testing.F) {
 // (the C tool cuts it and acts on another name).
 func TestRunNameTooLong(t *testing.T) {
 	for _, args := range [][]string{{"-t", "0123456789abcdef"}, {"-d", "0123456789abcdefghij"}, {"-b", "-t", "averyveryveryverylong%d"}} {
-		var out, errb bytes.Buffer
-		code := run(append([]string{"tunctl", "-f", "/nonexistent/clone"}, args...), nil, &out, &errb)
-		if code != 1 || out.Len() != 0 || !strings.Contains(errb.String(), "is longer than 15 bytes, the longest interface name; nothing done\n") {
-			t.Errorf("tunctl %q: exit %d, stdout %q, stderr %q", args, code, out.String(), errb.String())
-		}
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			var out, errb bytes.Buffer
+			code := run(append([]string{"tunctl", "-f", "/nonexistent/clone"}, args...), nil, &out, &errb)
+			if code != 1 || out.Len() != 0 || !strings.Contains(errb.String(), "is longer than 15 bytes, the longest interface name; nothing done\n") {
+				t.Errorf("tunctl %q: exit %d, stdout %q, stderr %q", args, code, out.String(), errb.String())
+			}
+		})
 	}
 }
 
@@ -116,10 +123,12 @@ func TestRunArgumentErrors(t *testing.T) {
 		{[]string{"-g", "no such group"}, "'no such group' is neither a groupname nor a numeric group.\n"},
 		{[]string{"-u", "nouser", "-x"}, "'nouser' is neither a username nor a numeric uid.\n"},
 	} {
-		var out, errb bytes.Buffer
-		code := run(append([]string{"tunctl"}, c.args...), nil, &out, &errb)
-		if code != 1 || out.Len() != 0 || errb.String() != c.err+usageText {
-			t.Errorf("tunctl %q: exit %d, stdout %q, stderr\n%s", c.args, code, out.String(), errb.String())
-		}
+		t.Run(strings.Join(c.args, " "), func(t *testing.T) {
+			var out, errb bytes.Buffer
+			code := run(append([]string{"tunctl"}, c.args...), nil, &out, &errb)
+			if code != 1 || out.Len() != 0 || errb.String() != c.err+usageText {
+				t.Errorf("tunctl %q: exit %d, stdout %q, stderr\n%s", c.args, code, out.String(), errb.String())
+			}
+		})
 	}
 }

@@ -231,15 +231,17 @@ sleep 100`,
 			{plain, plain + ": is a regular file, not an mconsole socket"},
 			{filepath.Dir(sock), filepath.Dir(sock) + ": is a directory, not an mconsole socket"},
 		} {
-			o := runClient(t, work, "", 10*time.Second, ours, c.target, "version")
-			if o.status != 1 || o.stdout != "" || !strings.Contains(o.stderr, c.want) {
-				t.Errorf("%s: %v", c.target, o)
-			}
-			o = runClient(t, work, "", 10*time.Second, ours, "--json", c.target, "version")
-			var r map[string]any
-			if err := json.Unmarshal([]byte(o.stdout), &r); err != nil || r["ok"] != false || r["err"] != float64(-88) {
-				t.Errorf("--json %s: %v (%v)", c.target, o, err)
-			}
+			t.Run(filepath.Base(c.target), func(t *testing.T) {
+				o := runClient(t, work, "", 10*time.Second, ours, c.target, "version")
+				if o.status != 1 || o.stdout != "" || !strings.Contains(o.stderr, c.want) {
+					t.Errorf("%s: %v", c.target, o)
+				}
+				o = runClient(t, work, "", 10*time.Second, ours, "--json", c.target, "version")
+				var r map[string]any
+				if err := json.Unmarshal([]byte(o.stdout), &r); err != nil || r["ok"] != false || r["err"] != float64(-88) {
+					t.Errorf("--json %s: %v (%v)", c.target, o, err)
+				}
+			})
 		}
 	})
 

@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/ergochat/readline"
-	"golang.org/x/sys/unix"
 
+	"github.com/umlutils/umlutils/internal/term"
 	"github.com/umlutils/umlutils/mconsole"
 )
 
@@ -128,15 +128,10 @@ opts:
 	if len(args) > 1 {
 		return s.issue(strings.Join(args[1:], " "))
 	}
-	if f, ok := stdin.(*os.File); ok && isTerminal(f) {
+	if f, ok := stdin.(*os.File); ok && term.IsTerminal(f) {
 		return s.interactive(f)
 	}
 	return s.piped(stdin)
-}
-
-func isTerminal(f *os.File) bool {
-	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
-	return err == nil
 }
 
 // prompt is "(UMID) " with the name cut to 10 bytes, as the C client's

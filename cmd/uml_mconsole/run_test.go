@@ -120,16 +120,18 @@ func TestJSONLocalFailures(t *testing.T) {
 		{[]string{g.Socket, "log", "-f", filepath.Join(dir, "none")}, -2, "log -f"},
 		{[]string{g.Socket, "switch", "nosuch-umid"}, -2, "switch"},
 	} {
-		rc, out, errs := runIn("", append([]string{"--json"}, c.args...)...)
-		var r result
-		dec := json.NewDecoder(strings.NewReader(out))
-		if err := dec.Decode(&r); err != nil || dec.More() {
-			t.Errorf("%v: stdout %q is not one JSON object: %v", c.args, out, err)
-			continue
-		}
-		if rc != 1 || r.OK || r.Err != c.err || !strings.Contains(r.Output, c.msg) || !strings.Contains(errs, c.msg) {
-			t.Errorf("%v: rc %d %+v stderr %q", c.args, rc, r, errs)
-		}
+		t.Run(strings.Join(c.args, " "), func(t *testing.T) {
+			rc, out, errs := runIn("", append([]string{"--json"}, c.args...)...)
+			var r result
+			dec := json.NewDecoder(strings.NewReader(out))
+			if err := dec.Decode(&r); err != nil || dec.More() {
+				t.Errorf("%v: stdout %q is not one JSON object: %v", c.args, out, err)
+				return
+			}
+			if rc != 1 || r.OK || r.Err != c.err || !strings.Contains(r.Output, c.msg) || !strings.Contains(errs, c.msg) {
+				t.Errorf("%v: rc %d %+v stderr %q", c.args, rc, r, errs)
+			}
+		})
 	}
 }
 
@@ -194,9 +196,11 @@ func TestFailures(t *testing.T) {
 		t.Fatalf("unknown umid: rc %d out %q err %q", rc, out, errs)
 	}
 	for _, args := range [][]string{{}, {"-t"}, {"-t", "x", "u"}, {"--bogus", "u"}, {"-l", "u"}} {
-		if rc, _, errs := runIn("", args...); rc != 1 || errs == "" {
-			t.Errorf("%q: rc %d err %q", args, rc, errs)
-		}
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			if rc, _, errs := runIn("", args...); rc != 1 || errs == "" {
+				t.Errorf("%q: rc %d err %q", args, rc, errs)
+			}
+		})
 	}
 	// A piped session that lost its guest exits 1.
 	if rc, _, _ := runIn("freeze\n", "--timeout=0.2", g.Socket); rc != 1 {
@@ -254,10 +258,12 @@ func TestFixFilenames(t *testing.T) {
 func TestOptionsAfterUMIDAreTheCommand(t *testing.T) {
 	g := fakeGuest(t)
 	for _, args := range [][]string{{"-t", "3", "version"}, {"--json", "version"}, {"--timeout=3"}, {"-l"}} {
-		rc, out, errs := runIn("", append([]string{g.Socket}, args...)...)
-		if rc != 1 || out != "ERR Unknown command\n" || errs != "" {
-			t.Errorf("%q: rc %d out %q err %q", args, rc, out, errs)
-		}
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			rc, out, errs := runIn("", append([]string{g.Socket}, args...)...)
+			if rc != 1 || out != "ERR Unknown command\n" || errs != "" {
+				t.Errorf("%q: rc %d out %q err %q", args, rc, out, errs)
+			}
+		})
 	}
 	want := []string{"-t 3 version", "--json version", "--timeout=3", "-l"}
 	if got := g.Commands(); strings.Join(got, "|") != strings.Join(want, "|") {

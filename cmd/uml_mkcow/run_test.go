@@ -17,9 +17,11 @@ func mkcow(args ...string) (int, string, string) {
 func TestUsage(t *testing.T) {
 	const usage = "uml_mkcow usage: \n\tuml_mkcow [-f] <COW file> <backing file>\n\t-f forces overwrite of an existing COW file\n"
 	for _, args := range [][]string{{}, {"-f"}, {"a"}, {"-f", "a"}, {"a", "b", "c"}, {"-x", "b"}} {
-		if code, out, errs := mkcow(args...); code != 2 || out != "" || errs != usage {
-			t.Errorf("%q: exit %d, stdout %q, stderr %q", args, code, out, errs)
-		}
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			if code, out, errs := mkcow(args...); code != 2 || out != "" || errs != usage {
+				t.Errorf("%q: exit %d, stdout %q, stderr %q", args, code, out, errs)
+			}
+		})
 	}
 }
 
@@ -52,9 +54,11 @@ func TestCreateAndRefuse(t *testing.T) {
 		t.Fatal("failed run left a COW file")
 	}
 	for _, args := range [][]string{{"", back}, {"-f", "", back}} {
-		if code, _, errs := mkcow(args...); code != 1 || errs != "open COW file: : No such file or directory\n" {
-			t.Errorf("%q: exit %d, %q", args, code, errs)
-		}
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			if code, _, errs := mkcow(args...); code != 1 || errs != "open COW file: : No such file or directory\n" {
+				t.Errorf("%q: exit %d, %q", args, code, errs)
+			}
+		})
 	}
 }
 

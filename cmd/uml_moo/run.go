@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/umlutils/umlutils/cow"
-	"golang.org/x/sys/unix"
+	"github.com/umlutils/umlutils/internal/term"
 )
 
 // usageText is the C uml_moo's, word for word (it prints the program name
@@ -218,8 +218,7 @@ const progressMin = 256 << 20
 func newProgress(w io.Writer) *progress {
 	p := &progress{w: w}
 	if f, ok := w.(*os.File); ok {
-		_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
-		p.tty = err == nil
+		p.tty = term.IsTerminal(f)
 	}
 	return p
 }

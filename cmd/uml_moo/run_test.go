@@ -26,11 +26,13 @@ func TestUsage(t *testing.T) {
 	for _, args := range [][]string{
 		{}, {"only.cow"}, {"-d"}, {"-b"}, {"-b", "x"}, {"a", "b", "c"}, {"-d", "a", "b"}, {"-x", "a", "b"}, {"-h"},
 	} {
-		code, out, errs := moo(args...)
-		if code != 1 || out != "" || !strings.HasPrefix(errs, "uml_moo usage:\n\tuml_moo [ -b <actual backing file> ] <COW file> <new backing file>\n") ||
-			!strings.HasSuffix(errs, "uml_moo supports version 1,2 and 3 COW files.\n") {
-			t.Errorf("%q: exit %d, stdout %q, stderr %q", args, code, out, errs)
-		}
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			code, out, errs := moo(args...)
+			if code != 1 || out != "" || !strings.HasPrefix(errs, "uml_moo usage:\n\tuml_moo [ -b <actual backing file> ] <COW file> <new backing file>\n") ||
+				!strings.HasSuffix(errs, "uml_moo supports version 1,2 and 3 COW files.\n") {
+				t.Errorf("%q: exit %d, stdout %q, stderr %q", args, code, out, errs)
+			}
+		})
 	}
 }
 
@@ -237,9 +239,11 @@ func TestBroken64Notice(t *testing.T) {
 func TestEmptyBackingOption(t *testing.T) {
 	s := newSetup(t, 3)
 	for _, args := range [][]string{{"-b", "", s.cow, s.out}, {"-d", "-b", "", s.cow}} {
-		if code, out, errs := moo(args...); code != 1 || out != "" || !strings.HasPrefix(errs, "Stating backing file: ") {
-			t.Errorf("%q: exit %d, stdout %q, stderr %q", args, code, out, errs)
-		}
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			if code, out, errs := moo(args...); code != 1 || out != "" || !strings.HasPrefix(errs, "Stating backing file: ") {
+				t.Errorf("%q: exit %d, stdout %q, stderr %q", args, code, out, errs)
+			}
+		})
 	}
 	if code, _, errs := moo(s.cow, ""); code != 1 || errs != "Output file open: : No such file or directory\n" {
 		t.Errorf("empty NEW: exit %d, stderr %q", code, errs)

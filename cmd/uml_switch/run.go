@@ -207,11 +207,6 @@ func (l *lineWriter) printf(format string, a ...any) {
 	l.mu.Unlock()
 }
 
-func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	code, _ := runMain(args, stdin, stdout, stderr)
-	return code
-}
-
 // runMain runs the switch until a signal, EOF on a terminal stdin, or a
 // fatal error. It returns the exit code and, when a signal ended the
 // switch, that signal, so main can die by it as the C switch does.

@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/binary"
 	"net"
-	"strings"
 	"testing"
 	"time"
 
@@ -63,18 +62,4 @@ func scenario(t *testing.T, ctl string, garbage bool) {
 		c.Close()
 		pause()
 	}
-}
-
-// normalize drops the lines the C switch prints for rejected requests,
-// which ours prints on stderr. Port numbers stay: ours number ports as the
-// C switch's descriptors are numbered.
-func normalize(out string) string {
-	var keep []string
-	for _, l := range strings.Split(out, "\n") {
-		if strings.HasPrefix(l, "Bad request type") || l == "" {
-			continue
-		}
-		keep = append(keep, l)
-	}
-	return strings.Join(keep, "\n")
 }

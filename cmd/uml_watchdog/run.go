@@ -10,13 +10,14 @@ import (
 	"time"
 
 	"github.com/umlutils/umlutils/mconsole"
+	"github.com/umlutils/umlutils/watchdog"
 )
 
 const usage = "Usage: uml_watchdog -pid PID | -mconsole NOTIFY_SOCKET\n"
 
 // Knobs for tests; the kernel never sets them.
 var (
-	timeout      = mconsole.WatchdogTimeout
+	timeout      = watchdog.DefaultTimeout
 	killInterval = time.Second
 )
 
@@ -44,7 +45,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "uml_watchdog: pid %d: %v\n", pid, err)
 			return 1
 		}
-		expire = func() error { return mconsole.KillGuest(pid, killInterval) }
+		expire = func() error { return watchdog.KillGuest(pid, killInterval) }
 	case "-mconsole":
 		sock := args[1]
 		expire = func() error {
@@ -54,12 +55,12 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "uml_watchdog: unknown option %s\n%s", args[0], usage)
 		return 1
 	}
-	w := &mconsole.Watchdog{In: stdin, Out: stdout, Timeout: timeout}
+	w := &watchdog.Helper{In: stdin, Out: stdout, Timeout: timeout}
 	err := w.Wait(context.Background())
 	if err == nil {
 		return 0
 	}
-	if !errors.Is(err, mconsole.ErrExpired) {
+	if !errors.Is(err, watchdog.ErrExpired) {
 		fmt.Fprintf(stderr, "uml_watchdog: %v\n", err)
 		return 1
 	}

@@ -137,19 +137,23 @@ func TestDeadPidRefused(t *testing.T) {
 
 func TestBothModesRefused(t *testing.T) {
 	for _, args := range [][]string{{"-pid", "2", "-mconsole", "/x"}, {"-mconsole", "/x", "-pid", "2"}} {
-		var out, errb bytes.Buffer
-		rc := run(args, strings.NewReader(""), &out, &errb)
-		if rc != 1 || out.Len() != 0 || !strings.Contains(errb.String(), "exclude each other") {
-			t.Errorf("%q: rc %d out %q err %q", args, rc, out.String(), errb.String())
-		}
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			var out, errb bytes.Buffer
+			rc := run(args, strings.NewReader(""), &out, &errb)
+			if rc != 1 || out.Len() != 0 || !strings.Contains(errb.String(), "exclude each other") {
+				t.Errorf("%q: rc %d out %q err %q", args, rc, out.String(), errb.String())
+			}
+		})
 	}
 }
 
 func TestUsage(t *testing.T) {
 	for _, args := range [][]string{{}, {"-pid"}, {"-pid", "x"}, {"-pid", "1"}, {"-foo", "1"}} {
-		var out, errb bytes.Buffer
-		if rc := run(args, strings.NewReader(""), &out, &errb); rc != 1 || out.Len() != 0 || !strings.Contains(errb.String(), "Usage") {
-			t.Errorf("%q: rc %d out %q err %q", args, rc, out.String(), errb.String())
-		}
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			var out, errb bytes.Buffer
+			if rc := run(args, strings.NewReader(""), &out, &errb); rc != 1 || out.Len() != 0 || !strings.Contains(errb.String(), "Usage") {
+				t.Errorf("%q: rc %d out %q err %q", args, rc, out.String(), errb.String())
+			}
+		})
 	}
 }

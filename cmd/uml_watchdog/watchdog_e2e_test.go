@@ -17,8 +17,8 @@ import (
 	"github.com/umlutils/umlutils/mconsole"
 )
 
-// The kernel execs /usr/bin/uml_watchdog by absolute path (PROTOCOLS.md
-// §5): the guest runs in a private mount namespace with ours bind-mounted
+// The kernel execs /usr/bin/uml_watchdog by absolute path (docs/protocols.md
+// §6): the guest runs in a private mount namespace with ours bind-mounted
 // over that path, leaving the system's file alone.
 func withOurs() []string {
 	return []string{"unshare", "-m", "--propagation", "private", "sh", "-c",

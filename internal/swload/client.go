@@ -26,8 +26,8 @@ import (
 // receive timeout; Drain watches many clients with one epoll set.
 type Client struct {
 	Ctl    *net.UnixConn
-	Name   [vswitch.SizeofSockaddrUnix]byte // our data socket, raw
-	Switch []byte                           // the switch's data socket, raw
+	Name   [mmsg.SizeofSockaddrUnix]byte // our data socket, raw
+	Switch []byte                        // the switch's data socket, raw
 	FD     int
 }
 
@@ -68,12 +68,12 @@ func Dial(ctl string, version uint32, dataPath string) (*Client, error) {
 		return nil, err
 	}
 	if version == 0 {
-		c.Switch = make([]byte, vswitch.SizeofSockaddrUnix)
+		c.Switch = make([]byte, mmsg.SizeofSockaddrUnix)
 		binary.LittleEndian.PutUint16(c.Switch, unix.AF_UNIX)
 		copy(c.Switch[2:], dataPath)
 		return c, nil
 	}
-	reply := make([]byte, vswitch.SizeofSockaddrUnix)
+	reply := make([]byte, mmsg.SizeofSockaddrUnix)
 	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
 	n := 0
 	for n < len(reply) {

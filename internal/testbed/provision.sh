@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Provision the real-kernel test bed (see ../shared/docs/TESTBED.md):
+# Provision the real-kernel test bed (docs/testbed.md §2):
 #   - Debian 12 packages: UML 6.1 kernel, the C uml-utilities (reference peers),
 #     QEMU and tools the guests and tests use;
 #   - a modern UML 7.x kernel from Debian unstable, unpacked privately with its
@@ -141,7 +141,7 @@ if [ ! -s "$qemu/vmlinuz" ] || [ ! -s "$qemu/modules/order" ]; then
 	rm -rf "$qwork"; trap - EXIT
 fi
 
-# The ptrace shim UML 6.1 needs on hosts with large XSAVE areas (TESTBED.md),
+# The ptrace shim UML 6.1 needs on hosts with large XSAVE areas (docs/testbed.md §3),
 # for the demo and bench scripts; the Go test bed rebuilds it when it is
 # older than its source.
 src=$(cd "$(dirname "$0")/../../lab/shim" && pwd)/ptracefix.c

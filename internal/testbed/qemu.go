@@ -20,7 +20,7 @@ import (
 // this machine), Debian 12's cloud kernel as provisioned into Cache/qemu by
 // provision.sh, and an initramfs built here around busybox-static whose init
 // loads the virtio network modules and runs the test's script
-// (TESTBED.md, "QEMU guests").
+// (docs/testbed.md §5).
 
 // QEMUConfig describes one QEMU guest.
 type QEMUConfig struct {

@@ -6,7 +6,7 @@
 // by provision.sh (run by `make e2e`); Get only checks that everything is
 // there and fails the test, naming what is missing, when it is not.
 //
-// Facts it relies on are in shared/docs/TESTBED.md: the host's root is the
+// Facts it relies on are in docs/testbed.md (§4, §6): the host's root is the
 // guest's root through hostfs, init is a shell script, unknown KEY=VALUE
 // kernel arguments reach init as environment variables, and a guest is
 // stopped by killing its whole process group (never the kernel process
@@ -54,7 +54,7 @@ type Bed struct {
 	Cache    string // provision.sh's cache directory
 	Legacy   string // path of the UML 6.1 kernel
 	Modern   string // path of the UML 7.x kernel
-	Preload  string // the ptrace shim for UML 6.1 (TESTBED.md)
+	Preload  string // the ptrace shim for UML 6.1 (docs/testbed.md §3)
 	ToolsDir string // where Tool builds the project's commands
 }
 
@@ -521,17 +521,15 @@ func NetNS(t testing.TB) string {
 // listener); it is killed by pid when the test ends.
 type Daemon struct {
 	Cmd *exec.Cmd
-	out *lockedBuffer
+	out *syncbuf.Buffer
 }
-
-type lockedBuffer = syncbuf.Buffer
 
 // Start runs argv in its own process group with stdout and stderr captured,
 // and kills the group when the test ends.
 func Start(t testing.TB, argv ...string) *Daemon {
 	t.Helper()
 	cmd := exec.Command(argv[0], argv[1:]...)
-	d := &Daemon{Cmd: cmd, out: &lockedBuffer{}}
+	d := &Daemon{Cmd: cmd, out: &syncbuf.Buffer{}}
 	cmd.Stdout, cmd.Stderr = d.out, d.out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {

@@ -6,7 +6,7 @@
  * EFAULT ("ptrace set fp regs failed, errno = 14"). Here every such call goes
  * through a buffer of the host's full size: GET copies UML's prefix out, SET
  * first reads the current full state, overlays UML's prefix, and writes it
- * back. Test-bed only (see shared/docs/TESTBED.md).
+ * back. Test-bed only (docs/testbed.md §3).
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>

@@ -1,4 +1,4 @@
-package mconsole
+package watchdog
 
 import (
 	"bytes"
@@ -6,7 +6,33 @@ import (
 	"os"
 	"strconv"
 	"syscall"
+	"time"
 )
+
+// KillGuest ends a guest whose watchdog expired. Like the C helper it
+// sends SIGINT to the kernel process twice, one interval apart, giving the
+// kernel a chance to clean up; then, unlike it, it SIGKILLs the kernel
+// process together with every process descended from it. The guest's
+// programs run as host processes traced by the kernel: killing only the
+// kernel process would leave them running (docs/testbed.md §6). The caller's own
+// process (itself a child of the kernel) is spared, and so is everything
+// outside the kernel's tree, such as the rest of its process group.
+func KillGuest(pid int, interval time.Duration) error {
+	// Snapshot the tree first: once the kernel exits, its children are
+	// reparented and can no longer be told from other processes.
+	tree := descendants(pid)
+	for i := 0; i < 2; i++ {
+		if err := syscall.Kill(pid, syscall.SIGINT); err != nil {
+			if err == syscall.ESRCH {
+				break
+			}
+			return fmt.Errorf("SIGINT to guest kernel %d: %w", pid, err)
+		}
+		time.Sleep(interval)
+		tree = tree.union(descendants(pid))
+	}
+	return killTree(pid, tree)
+}
 
 // procID names a process across pid reuse: pid plus its start time
 // (field 22 of /proc/PID/stat, in clock ticks since boot).
