@@ -14,6 +14,10 @@ type imageProfile struct {
 	// Disable are units that must not start at boot: lab startup files
 	// start them (`systemctl start frr`, `/etc/init.d/named start`).
 	Disable []string
+	// DisableInit are their System V init scripts, whose rc?.d links
+	// `systemctl disable` leaves when the unit has another name
+	// (nfs-server.service is nfs-kernel-server's).
+	DisableInit []string
 }
 
 // profiles: one profile with everything the OSPF, Kathará and HA labs use.
@@ -48,6 +52,10 @@ var profiles = map[string]imageProfile{
 			"nfs-server.service", "nfs-blkmap.service", "rpcbind.service", "rpcbind.socket",
 			// A guest has no route to a Debian mirror.
 			"apt-daily.timer", "apt-daily-upgrade.timer",
+		},
+		DisableInit: []string{
+			"frr", "named", "radvd", "apache2", "apache-htcacheclean",
+			"heartbeat", "logd", "nfs-kernel-server", "rpcbind",
 		},
 	},
 }
@@ -107,9 +115,43 @@ fi
 done
 `)
 	}
+	if len(p.DisableInit) > 0 {
+		fmt.Fprintf(&b, "for s in %s; do\n", strings.Join(p.DisableInit, " "))
+		b.WriteString(`	[ -e "$root/etc/init.d/$s" ] || continue
+	chroot "$root" update-rc.d "$s" disable >/dev/null 2>&1 || true
+	if ls "$root"/etc/rc[2345].d/S??"$s" >/dev/null 2>&1; then
+		echo "E: umlab: /etc/init.d/$s still starts at boot" >&2; exit 1
+	fi
+done
+`)
+	}
 	b.WriteString(`test ! -s "$root/etc/machine-id"
 test -L "$root/bin" && test -L "$root/lib" && test -L "$root/sbin"
 echo "I: umlab: customized"
 `)
 	return b.String()
+}
+
+// ImageRuntimeMasks are units of the image a lab guest has no use for and
+// whose start costs boot time or CPU (measured by TestE2EImageBoot on UML
+// 6.1 with mem=128M); the runner masks them at run time (symlinks to
+// /dev/null in /run/systemd/system), not in the image:
+//   - systemd-udev-trigger: coldplug of every device took 15-16 s and holds
+//     up networking.service and with it network.target and the gettys;
+//     device nodes come from devtmpfs, interfaces keep their kernel names
+//     (ethN), and udevd still handles hot-plugged devices;
+//   - e2scrub_reap (18 s at boot) and the e2scrub_all, fstrim, logrotate
+//     and dpkg-db-backup timers: maintenance of a disk thrown away anyway;
+//   - getty@tty1 and getty-static (which starts getty@tty2..6 when dbus is
+//     absent): gettys on UML consoles that go nowhere (con=null);
+//   - modprobe@ units and systemd-pstore: the image has no modules and UML
+//     no pstore; each run of modprobe costs seconds under ptrace.
+var ImageRuntimeMasks = []string{
+	"systemd-udev-trigger.service",
+	"e2scrub_reap.service", "e2scrub_all.timer", "fstrim.timer",
+	"logrotate.timer", "dpkg-db-backup.timer",
+	"getty@tty1.service", "getty-static.service",
+	"modprobe@loop.service", "modprobe@fuse.service", "modprobe@configfs.service",
+	"modprobe@dm_mod.service", "modprobe@efi_pstore.service", "modprobe@drm.service",
+	"systemd-pstore.service",
 }
