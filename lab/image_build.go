@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -306,24 +307,40 @@ func (s *Images) mode() (string, error) {
 	if s.Mode != "" {
 		return s.Mode, nil
 	}
-	if os.Geteuid() == 0 {
-		return "unshare", nil
-	}
-	u, err := user.Current()
 	name := strconv.Itoa(os.Getuid())
-	if err == nil {
+	if u, err := user.Current(); err == nil {
 		name = u.Username
 	}
-	if _, err := exec.LookPath("newuidmap"); err != nil {
-		return "", &PrivilegeError{User: name, Reason: "newuidmap is not installed (Debian package uidmap)"}
+	return detectMode(hostIDs{
+		euid: os.Geteuid(), uid: os.Getuid(), name: name,
+		subuid: "/etc/subuid", subgid: "/etc/subgid",
+		userns:   "/proc/sys/kernel/unprivileged_userns_clone",
+		lookPath: exec.LookPath,
+	})
+}
+
+// hostIDs is what detectMode looks at, replaceable in tests.
+type hostIDs struct {
+	euid, uid              int
+	name                   string
+	subuid, subgid, userns string
+	lookPath               func(string) (string, error)
+}
+
+func detectMode(h hostIDs) (string, error) {
+	if h.euid == 0 {
+		return "unshare", nil
 	}
-	for _, f := range []string{"/etc/subuid", "/etc/subgid"} {
-		if !hasSubIDs(f, name, os.Getuid()) {
-			return "", &PrivilegeError{User: name, Reason: "no subordinate id range for " + name + " in " + f}
+	if _, err := h.lookPath("newuidmap"); err != nil {
+		return "", &PrivilegeError{User: h.name, Reason: "newuidmap is not installed (Debian package uidmap)"}
+	}
+	for _, f := range []string{h.subuid, h.subgid} {
+		if !hasSubIDs(f, h.name, h.uid) {
+			return "", &PrivilegeError{User: h.name, Reason: "no subordinate id range for " + h.name + " in " + f}
 		}
 	}
-	if b, err := os.ReadFile("/proc/sys/kernel/unprivileged_userns_clone"); err == nil && strings.TrimSpace(string(b)) == "0" {
-		return "", &PrivilegeError{User: name, Reason: "unprivileged user namespaces are disabled (kernel.unprivileged_userns_clone=0)"}
+	if b, err := os.ReadFile(h.userns); err == nil && strings.TrimSpace(string(b)) == "0" {
+		return "", &PrivilegeError{User: h.name, Reason: "unprivileged user namespaces are disabled (kernel.unprivileged_userns_clone=0)"}
 	}
 	return "unshare", nil
 }
@@ -520,7 +537,12 @@ func runStep(ctx context.Context, argv, env []string, out io.Writer) error {
 	cmd.Env = env
 	cmd.Stdin = nil
 	cmd.Stdout, cmd.Stderr = out, out
+	// Pdeathsig: a builder whose umlab was killed stops too (the next
+	// build removes its directory). The signal follows the thread that
+	// started the child, so that thread is kept until the child is gone.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	if err := cmd.Start(); err != nil {
 		return err
 	}

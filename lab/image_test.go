@@ -576,6 +576,45 @@ func TestHasSubIDs(t *testing.T) {
 	}
 }
 
+func TestDetectMode(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, text string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	ranges := write("subuid", "alice:100000:65536\n")
+	none := write("empty", "")
+	on, off := write("userns-on", "1\n"), write("userns-off", "0\n")
+	found := func(string) (string, error) { return "/usr/bin/newuidmap", nil }
+	missing := func(string) (string, error) { return "", exec.ErrNotFound }
+	for _, c := range []struct {
+		what string
+		h    hostIDs
+		want string // mode, or a part of the error
+	}{
+		{"root", hostIDs{euid: 0, lookPath: missing}, "unshare"},
+		{"user with ranges", hostIDs{euid: 1000, uid: 1000, name: "alice", subuid: ranges, subgid: ranges, userns: on, lookPath: found}, "unshare"},
+		{"no uidmap", hostIDs{euid: 1000, uid: 1000, name: "alice", subuid: ranges, subgid: ranges, userns: on, lookPath: missing}, "uidmap"},
+		{"no subuid", hostIDs{euid: 1000, uid: 1000, name: "alice", subuid: none, subgid: ranges, userns: on, lookPath: found}, "no subordinate id range for alice in " + none},
+		{"userns off", hostIDs{euid: 1000, uid: 1000, name: "alice", subuid: ranges, subgid: ranges, userns: off, lookPath: found}, "unprivileged user namespaces are disabled"},
+	} {
+		mode, err := detectMode(c.h)
+		if err != nil {
+			var pe *PrivilegeError
+			if !errors.As(err, &pe) || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "as root") {
+				t.Errorf("%s: %v, want a PrivilegeError about %q", c.what, err, c.want)
+			}
+			continue
+		}
+		if mode != c.want {
+			t.Errorf("%s: mode %q, want %q", c.what, mode, c.want)
+		}
+	}
+}
+
 func TestMountsBelowUnescapes(t *testing.T) {
 	if got := unescapeMount(`/a\040b/c`); got != "/a b/c" {
 		t.Errorf("unescapeMount = %q", got)
