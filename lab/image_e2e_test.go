@@ -160,6 +160,9 @@ systemctl list-units --no-pager --no-legend --plain --state=running --type=servi
 echo UMLAB-FAILED
 systemctl list-units --no-pager --no-legend --plain --state=failed
 echo "UMLAB-ID $(cat /etc/machine-id) $(hostname)"
+# Disabled at boot, but a startup file can start it.
+systemctl start frr
+echo "UMLAB-FRR $(systemctl is-active frr) $(pgrep -x zebra >/dev/null && echo zebra-running)"
 echo UMLAB-END
 systemctl poweroff
 `
@@ -314,6 +317,9 @@ func checkBoot(t *testing.T, res bootResult, what string) {
 		if regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(d) + `\.service`).MatchString(running) {
 			t.Errorf("%s: %s.service runs after boot; lab startup files start it", what, d)
 		}
+	}
+	if !strings.Contains(c, "UMLAB-FRR active zebra-running") {
+		t.Errorf("%s: systemctl start frr: %q", what, firstLine(c, "UMLAB-FRR"))
 	}
 	id := regexp.MustCompile(`UMLAB-ID ([0-9a-f]{32}) imgtest`).FindStringSubmatch(c)
 	if id == nil {
