@@ -6,6 +6,8 @@
 #     own libc (never installed into the system);
 #   - Debian 12's cloud kernel for QEMU guests: its vmlinuz and the virtio
 #     network modules, unpacked into the cache (never installed).
+# The umlab root image itself is built by the e2e tests on first use
+# (internal/testbed/labimage), into $cache/images.
 # Idempotent: a second run with everything present does almost nothing.
 # Prints the directory holding the private kernel on its last line.
 set -euo pipefail
@@ -15,7 +17,11 @@ mkdir -p "$cache"
 
 pkgs=(user-mode-linux uml-utilities iputils-ping tcpdump e2fsprogs busybox-static
       iproute2 patchelf gcc libc6-dev qemu-system-x86 telnetd telnet vde2 qemu-utils
-      procps util-linux coreutils file rpm cpio man-db)
+      procps util-linux coreutils file rpm cpio man-db
+      # umlab's root image (lab/image_build.go): mmdebstrap builds the tree
+      # (gpg: its signed-by check), mkfs.ext4 -d and debugfs from e2fsprogs
+      # make and read the image, uidmap lets non-root users build it.
+      mmdebstrap gpg uidmap debian-archive-keyring)
 
 missing=()
 for p in "${pkgs[@]}"; do
