@@ -10,6 +10,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -644,7 +645,7 @@ func hostDebianSources(etcApt string) string {
 	var b strings.Builder
 	seen := map[string]bool{}
 	for _, e := range entries {
-		if !e.enabled || !contains(e.types, "deb") {
+		if !e.enabled || !slices.Contains(e.types, "deb") {
 			continue
 		}
 		if e.signedBy != "" && !strings.HasPrefix(e.signedBy, "/usr/share/keyrings/debian-archive-") {
@@ -681,15 +682,6 @@ type aptEntry struct {
 	enabled                         bool
 	types, uris, suites, components []string
 	signedBy                        string
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // parseOneLine reads sources.list's one-line format:

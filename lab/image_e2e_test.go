@@ -19,7 +19,7 @@ import (
 	"github.com/umlutils/umlutils/internal/syncbuf"
 	"github.com/umlutils/umlutils/internal/testbed"
 	"github.com/umlutils/umlutils/internal/testbed/labimage"
-	"github.com/umlutils/umlutils/lab"
+	"github.com/umlutils/umlutils/lab/guest"
 )
 
 // debugfs runs one debugfs request against the image (no loop mount) and
@@ -336,13 +336,13 @@ func TestE2EImageBoot(t *testing.T) {
 	}
 }
 
-// TestE2EImageBootMasked boots with the units lab.ImageRuntimeMasks names
+// TestE2EImageBootMasked boots with the units guest.Masked names
 // masked (here with systemd.mask= on the kernel command line; the runner
 // uses runtime symlinks in /run/systemd/system) and compares.
 func TestE2EImageBootMasked(t *testing.T) {
 	img := labimage.Path(t)
 	var extra []string
-	for _, u := range lab.ImageRuntimeMasks {
+	for _, u := range guest.Masked {
 		extra = append(extra, "systemd.mask="+u)
 	}
 	res := bootImage(t, img, extra...)
@@ -350,5 +350,5 @@ func TestE2EImageBootMasked(t *testing.T) {
 	if t.Failed() {
 		t.Logf("console:\n%s", tail(res.console, 8000))
 	}
-	fmt.Fprintf(os.Stderr, "masked: %v\n", lab.ImageRuntimeMasks)
+	fmt.Fprintf(os.Stderr, "masked: %v\n", guest.Masked)
 }

@@ -131,27 +131,3 @@ echo "I: umlab: customized"
 `)
 	return b.String()
 }
-
-// ImageRuntimeMasks are units of the image a lab guest has no use for and
-// whose start costs boot time or CPU (measured by TestE2EImageBoot on UML
-// 6.1 with mem=128M); the runner masks them at run time (symlinks to
-// /dev/null in /run/systemd/system), not in the image:
-//   - systemd-udev-trigger: coldplug of every device took 15-16 s and holds
-//     up networking.service and with it network.target and the gettys;
-//     device nodes come from devtmpfs, interfaces keep their kernel names
-//     (ethN), and udevd still handles hot-plugged devices;
-//   - e2scrub_reap (18 s at boot) and the e2scrub_all, fstrim, logrotate
-//     and dpkg-db-backup timers: maintenance of a disk thrown away anyway;
-//   - getty@tty1 and getty-static (which starts getty@tty2..6 when dbus is
-//     absent): gettys on UML consoles that go nowhere (con=null);
-//   - modprobe@ units and systemd-pstore: the image has no modules and UML
-//     no pstore; each run of modprobe costs seconds under ptrace.
-var ImageRuntimeMasks = []string{
-	"systemd-udev-trigger.service",
-	"e2scrub_reap.service", "e2scrub_all.timer", "fstrim.timer",
-	"logrotate.timer", "dpkg-db-backup.timer",
-	"getty@tty1.service", "getty-static.service",
-	"modprobe@loop.service", "modprobe@fuse.service", "modprobe@configfs.service",
-	"modprobe@dm_mod.service", "modprobe@efi_pstore.service", "modprobe@drm.service",
-	"systemd-pstore.service",
-}

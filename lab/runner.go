@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -153,8 +152,6 @@ func liveMachine(s *State, name string) (*MachineState, error) {
 	}
 	return ms, nil
 }
-
-var errNothingToDo = errors.New("nothing to do")
 
 func ctxSleep(ctx context.Context, d time.Duration) error {
 	t := time.NewTimer(d)

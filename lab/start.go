@@ -146,7 +146,7 @@ func (r *Runner) Start(ctx context.Context, opts StartOptions) error {
 		}
 	}
 
-	prog := newProgress(r.Out, r.Terminal, names)
+	prog := newStartProgress(r.Out, r.Terminal, names)
 	defer prog.stop()
 	var (
 		mu     sync.Mutex
@@ -288,7 +288,7 @@ func machineID(lab, machine string) string {
 
 // boot starts one machine and, unless opts.Fast, waits for its startup
 // files.
-func (r *Runner) boot(ctx context.Context, p *plan, state *State, mu *sync.Mutex, prog *progress, opts StartOptions) error {
+func (r *Runner) boot(ctx context.Context, p *plan, state *State, mu *sync.Mutex, prog *startProgress, opts StartOptions) error {
 	m := p.m
 	prog.set(m.Name, "booting")
 	t0 := time.Now()
@@ -446,7 +446,7 @@ func (r *Runner) boot(ctx context.Context, p *plan, state *State, mu *sync.Mutex
 }
 
 // waitReady waits until the machine's startup files have run.
-func (r *Runner) waitReady(ctx context.Context, ms *MachineState, prog *progress, deadline time.Time) error {
+func (r *Runner) waitReady(ctx context.Context, ms *MachineState, prog *startProgress, deadline time.Time) error {
 	for {
 		if !ms.Proc.Alive() {
 			return &MachineError{Machine: ms.Name, Err: errors.New("its kernel exited during boot"), Tail: tail(ms.Log, 20)}
@@ -485,7 +485,7 @@ func (r *Runner) waitReady(ctx context.Context, ms *MachineState, prog *progress
 
 // progress shows each machine's state: live on a terminal, nothing in a
 // pipe.
-type progress struct {
+type startProgress struct {
 	mu    sync.Mutex
 	w     interface{ Write([]byte) (int, error) }
 	names []string
@@ -495,8 +495,8 @@ type progress struct {
 	done  chan struct{}
 }
 
-func newProgress(w interface{ Write([]byte) (int, error) }, terminal bool, names []string) *progress {
-	p := &progress{names: names, state: map[string]string{}, since: map[string]time.Time{}, done: make(chan struct{})}
+func newStartProgress(w interface{ Write([]byte) (int, error) }, terminal bool, names []string) *startProgress {
+	p := &startProgress{names: names, state: map[string]string{}, since: map[string]time.Time{}, done: make(chan struct{})}
 	if w == nil || !terminal {
 		return p
 	}
@@ -520,7 +520,7 @@ func newProgress(w interface{ Write([]byte) (int, error) }, terminal bool, names
 	return p
 }
 
-func (p *progress) set(name, state string) {
+func (p *startProgress) set(name, state string) {
 	p.mu.Lock()
 	// The clock restarts when the phase (the first word) changes.
 	if strings.Fields(p.state[name] + " .")[0] != strings.Fields(state + " .")[0] {
@@ -530,7 +530,7 @@ func (p *progress) set(name, state string) {
 	p.mu.Unlock()
 }
 
-func (p *progress) draw() {
+func (p *startProgress) draw() {
 	if p.w == nil {
 		return
 	}
@@ -556,7 +556,7 @@ func (p *progress) draw() {
 	p.w.Write([]byte(b.String()))
 }
 
-func (p *progress) stop() {
+func (p *startProgress) stop() {
 	select {
 	case <-p.done:
 		return

@@ -244,7 +244,7 @@ func (c *cli) exec(ctx context.Context, args []string) int {
 	}
 	fs, err := c.flags(args[:min(i, len(args))])
 	if err == nil && (i >= len(args) || args[i] == "--") {
-		err = usageError{errors.New("usage: umlab exec [-d DIR] MACHINE [--] CMD...")}
+		err = usageError{errors.New("usage: umlab exec [-d DIR] MACHINE [--] CMD")}
 	}
 	if err != nil {
 		fmt.Fprintf(c.stderr, "umlab exec: %v\n", err)
