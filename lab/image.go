@@ -29,6 +29,10 @@ import (
 type Images struct {
 	// Dir is the cache directory; DefaultImageDir() if empty.
 	Dir string
+	// Default, when set, is an image file used for every name that would
+	// resolve to a built image ("", default, kathara/frr, …); paths named
+	// by a lab are still used as given. umlab sets it from UMLAB_IMAGE.
+	Default string
 	// Progress receives build progress; nil is silent.
 	Progress io.Writer
 	// Terminal says Progress is a terminal: Build then keeps one live line
@@ -283,6 +287,9 @@ func (s *Images) newest(profile string) (string, error) {
 //   - anything else is an *UnknownImageError listing what is available.
 func (s *Images) Resolve(name string) (string, error) {
 	if profile, ok := profileFor(name); ok {
+		if s.Default != "" {
+			return checkImageFile(s.Default)
+		}
 		p, err := s.newest(profile)
 		if err != nil {
 			return "", err

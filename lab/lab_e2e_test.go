@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -475,5 +476,85 @@ func TestE2ELabBadConf(t *testing.T) {
 				t.Errorf("a runtime directory was made")
 			}
 		})
+	}
+}
+
+// Labs run without root: an unprivileged user (nobody) starts a lab, runs
+// a command in it and crashes it, with an image root built.
+func TestE2ELabRootless(t *testing.T) {
+	t.Parallel()
+	if os.Getuid() != 0 {
+		t.Skip("runs as root to become nobody")
+	}
+	const nobody = 65534
+	base, err := os.MkdirTemp("", "umlab-rootless-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(base) })
+	umlabBin(t)
+	bin := filepath.Join(base, "bin")
+	os.MkdirAll(bin, 0o755)
+	for _, name := range []string{"umlab", "umlab-guest", "uml_switch"} {
+		if out, err := exec.Command("cp", filepath.Join(testbed.Get(t).ToolsDir, name), bin).CombinedOutput(); err != nil {
+			t.Fatalf("cp: %v %s", err, out)
+		}
+	}
+	img := filepath.Join(base, "root.img")
+	if out, err := exec.Command("cp", "--sparse=always", "--reflink=auto", labimage.Path(t), img).CombinedOutput(); err != nil {
+		t.Fatalf("cp image: %v %s", err, out)
+	}
+	dir := filepath.Join(base, "lab")
+	for name, content := range map[string]string{
+		"lab.conf":    "LAB_MACHINES=a,b\na[0]=x\nb[0]=x\n",
+		"a.startup":   "ip address add 10.7.0.1/24 dev eth0\n",
+		"b.startup":   "ip address add 10.7.0.2/24 dev eth0\n",
+		"home/.keep":  "",
+		"cache/.keep": "",
+	} {
+		os.MkdirAll(filepath.Dir(filepath.Join(dir, name)), 0o755)
+		os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644)
+	}
+	os.Chmod(base, 0o755)
+	exec.Command("chown", "-R", fmt.Sprint(nobody), dir).Run()
+	run := func(args ...string) result {
+		cmd := exec.Command(filepath.Join(bin, "umlab"), args...)
+		cmd.Dir = dir
+		cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=" + filepath.Join(dir, "home"),
+			"XDG_CACHE_HOME=" + filepath.Join(dir, "cache"), "UMLAB_RUNTIME=" + filepath.Join(base, "rt"),
+			"UMLAB_IMAGE=" + img}
+		if p := testbed.Get(t).Preload; p != "" {
+			cmd.Env = append(cmd.Env, "UMLAB_PRELOAD="+p)
+		}
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}
+		var out, errb bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &errb
+		err := cmd.Run()
+		r := result{stdout: out.String(), stderr: errb.String()}
+		if ee, ok := err.(*exec.ExitError); ok {
+			r.code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	os.MkdirAll(filepath.Join(base, "rt"), 0o755)
+	os.Chown(filepath.Join(base, "rt"), nobody, nobody)
+	t.Cleanup(func() { run("clean") })
+	if r := run("start"); r.code != 0 {
+		t.Fatalf("start as nobody: %+v", r)
+	}
+	if r := run("exec", "a", "ping", "-c", "1", "-W", "3", "10.7.0.2"); r.code != 0 || !strings.Contains(r.stdout, " 0% packet loss") {
+		t.Errorf("exec as nobody: %+v", r)
+	}
+	var info lab.Info
+	json.Unmarshal([]byte(run("info", "--json").stdout), &info)
+	for _, m := range info.Machines {
+		if st, err := os.Stat(fmt.Sprintf("/proc/%d", m.PID)); err != nil || st.Sys().(*syscall.Stat_t).Uid != nobody {
+			t.Errorf("%s's kernel does not run as nobody: %v", m.Name, err)
+		}
+	}
+	if r := run("crash"); r.code != 0 {
+		t.Errorf("crash as nobody: %+v", r)
 	}
 }

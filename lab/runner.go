@@ -39,7 +39,8 @@ func Open(dir string) (*Runner, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Runner{Lab: l, Images: &Images{Dir: DefaultImageDir()}, rt: RuntimeFor(l.Dir)}, nil
+	imgs := &Images{Dir: DefaultImageDir(), Default: os.Getenv("UMLAB_IMAGE")}
+	return &Runner{Lab: l, Images: imgs, rt: RuntimeFor(l.Dir)}, nil
 }
 
 // Runtime returns the lab's runtime directory.

@@ -231,6 +231,9 @@ func (r *Runner) plan(ctx context.Context, m *Machine) (*plan, error) {
 		r.warnf("lab.conf:%d: %s[mem]: %d MB is too small for the image (systemd and FRR); using %d MB", r.optionLine(m, "mem"), m.Name, m.Mem, MinMem)
 		p.mem = MinMem
 	}
+	if m.CPUs > 1 {
+		r.warnf("lab.conf:%d: %s[cpus]: UML kernels run one CPU; %d ignored", r.optionLine(m, "cpus"), m.Name, m.CPUs)
+	}
 	kpath := os.Getenv("UMLAB_KERNEL")
 	if kpath == "" {
 		kpath = DefaultKernel
@@ -251,7 +254,12 @@ func (r *Runner) plan(ctx context.Context, m *Machine) (*plan, error) {
 		return nil, fmt.Errorf("%s: %w", m.Name, err)
 	}
 	p.kernel = k
-	if p.image, err = r.Images.Ensure(ctx, m.Image); err != nil {
+	img := m.Image
+	if isPath(img) && !filepath.IsAbs(img) {
+		// A lab's own image file is relative to the lab directory.
+		img = filepath.Join(r.Lab.Dir, img)
+	}
+	if p.image, err = r.Images.Ensure(ctx, img); err != nil {
 		var ue *UnknownImageError
 		if errors.As(err, &ue) {
 			return nil, fmt.Errorf("lab.conf:%d: %s: %w", r.optionLine(m, "image", "model-fs", "filesystem"), m.Name, err)
