@@ -558,3 +558,42 @@ func TestE2ELabRootless(t *testing.T) {
 		t.Errorf("crash as nobody: %+v", r)
 	}
 }
+
+// Startup files that fail, hang or leave daemons behind: start is bounded,
+// names the failing machines with the end of their logs, exits non-zero,
+// and leaves the other machines running.
+func TestE2ELabStartupFailures(t *testing.T) {
+	t.Parallel()
+	dir := writeLab(t, map[string]string{
+		"lab.conf":      "ok[0]=A\nbad[0]=A\nhang[0]=A\n",
+		"ok.startup":    "sleep 1000 > /dev/null 2>&1 &\necho started a daemon\n",
+		"bad.startup":   "echo about to fail\nexit 3\n",
+		"hang.startup":  "echo hanging\nsleep 1000\n",
+		"bad/etc/motd":  "x\n",
+		"hang/etc/motd": "y\n",
+	})
+	t.Cleanup(func() { cleanAndCheck(t, dir) })
+	t0 := time.Now()
+	r := umlab(t, dir, "start", "-t", "60")
+	took := time.Since(t0)
+	if r.code == 0 {
+		t.Fatalf("start succeeded: %+v", r)
+	}
+	for _, want := range []string{"bad: startup failed: bad.startup exited with status 3", "about to fail", "hang: startup failed", "hanging"} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("start's error lacks %q:\n%s", want, r.stderr)
+		}
+	}
+	if strings.Contains(r.stderr, "ok:") {
+		t.Errorf("ok reported as failed:\n%s", r.stderr)
+	}
+	if took > 150*time.Second {
+		t.Errorf("start took %s with a 60 s timeout", took)
+	}
+	if got := execOut(t, dir, "ok", "pgrep", "-c", "sleep"); got != "1\n" {
+		t.Errorf("ok's background daemon: %q", got)
+	}
+	if got := execOut(t, dir, "bad", "hostname"); got != "bad\n" {
+		t.Errorf("bad does not run on: %q", got)
+	}
+}

@@ -440,7 +440,9 @@ func (r *Runner) boot(ctx context.Context, p *plan, state *State, mu *sync.Mutex
 		prog.set(m.Name, "started")
 		return nil
 	}
-	if err := r.waitReady(ctx, ms, prog, t0.Add(opts.Timeout)); err != nil {
+	// The guest bounds its startup files by opts.Timeout from their start;
+	// the host allows the boot before them on top.
+	if err := r.waitReady(ctx, ms, prog, t0.Add(opts.Timeout+bootAllowance)); err != nil {
 		return err
 	}
 	mu.Lock()
@@ -453,6 +455,25 @@ func (r *Runner) boot(ctx context.Context, p *plan, state *State, mu *sync.Mutex
 	return nil
 }
 
+// bootAllowance is how long the host waits, beyond the start timeout, for
+// a guest to boot to its startup files.
+const bootAllowance = 2 * time.Minute
+
+// startupTail returns the end of a running guest's startup log, or its
+// console log when the guest does not answer.
+func (r *Runner) startupTail(ctx context.Context, ms *MachineState) string {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if s, err := r.agentOf(ctx, ms, 2*time.Second); err == nil {
+		defer s.Close()
+		var out strings.Builder
+		if _, err := s.Run(ctx, agent.ExecRequest{Argv: []string{"tail", "-n", "20", "/var/log/umlab/startup.log"}}, nil, &out, &out); err == nil && out.Len() > 0 {
+			return strings.TrimRight(out.String(), "\n")
+		}
+	}
+	return tail(ms.Log, 20)
+}
+
 // waitReady waits until the machine's startup files have run.
 func (r *Runner) waitReady(ctx context.Context, ms *MachineState, prog *startProgress, deadline time.Time) error {
 	for {
@@ -460,7 +481,7 @@ func (r *Runner) waitReady(ctx context.Context, ms *MachineState, prog *startPro
 			return &MachineError{Machine: ms.Name, Err: errors.New("its kernel exited during boot"), Tail: tail(ms.Log, 20)}
 		}
 		if time.Now().After(deadline) {
-			return &MachineError{Machine: ms.Name, Err: fmt.Errorf("not ready after %s", time.Since(ms.Started).Round(time.Second)), Tail: tail(ms.Log, 20)}
+			return &MachineError{Machine: ms.Name, Err: fmt.Errorf("not ready after %s", time.Since(ms.Started).Round(time.Second)), Tail: r.startupTail(ctx, ms)}
 		}
 		{
 			// Until the guest's agent opens its line, a reset goes
@@ -474,10 +495,8 @@ func (r *Runner) waitReady(ctx context.Context, ms *MachineState, prog *startPro
 						s.Close()
 						return nil
 					case agent.StartupFailed:
-						var out strings.Builder
-						s.Run(ctx, agent.ExecRequest{Argv: []string{"tail", "-n", "20", "/var/log/umlab/startup.log"}}, nil, &out, &out)
 						s.Close()
-						return &MachineError{Machine: ms.Name, Err: fmt.Errorf("startup failed: %s exited with status %d", st.Step, st.Code), Tail: strings.TrimRight(out.String(), "\n")}
+						return &MachineError{Machine: ms.Name, Err: fmt.Errorf("startup failed: %s exited with status %d", st.Step, st.Code), Tail: r.startupTail(ctx, ms)}
 					case agent.StartupRunning:
 						prog.set(ms.Name, "startup "+st.Step)
 					}
