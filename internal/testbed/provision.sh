@@ -10,7 +10,14 @@
 # (internal/testbed/labimage), into $cache/images.
 # Idempotent: a second run with everything present does almost nothing.
 # Prints the directory holding the private kernel on its last line.
+#
+# provision.sh --lab installs only what running labs needs (make demo): the
+# UML 6.1 kernel and the image builder's packages, no test peers, no QEMU,
+# no kernel from unstable.
 set -euo pipefail
+
+lab_only=0
+[ "${1:-}" = --lab ] && lab_only=1
 
 cache=${UMLUTILS_TESTBED:-${XDG_CACHE_HOME:-${HOME:-/root}/.cache}/umlutils/testbed}
 mkdir -p "$cache"
@@ -23,6 +30,9 @@ pkgs=(user-mode-linux uml-utilities iputils-ping tcpdump e2fsprogs busybox-stati
       # make and read the image, uidmap lets non-root users build it.
       mmdebstrap gpg uidmap debian-archive-keyring)
 
+if [ $lab_only = 1 ]; then
+	pkgs=(user-mode-linux e2fsprogs iproute2 mmdebstrap gpg uidmap debian-archive-keyring)
+fi
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -36,6 +46,11 @@ if [ ${#missing[@]} -gt 0 ]; then
 	export DEBIAN_FRONTEND=noninteractive
 	apt-get update -qq >&2
 	apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+fi
+
+if [ $lab_only = 1 ]; then
+	echo "$cache"
+	exit 0
 fi
 
 # The modern kernel: Debian unstable's user-mode-linux with unstable's libc.
