@@ -32,6 +32,8 @@ pkgs=(user-mode-linux uml-utilities iputils-ping tcpdump e2fsprogs busybox-stati
 
 if [ $lab_only = 1 ]; then
 	pkgs=(user-mode-linux e2fsprogs iproute2 mmdebstrap gpg uidmap debian-archive-keyring)
+	# umlab builds UML 6.1's XSAVE fix with the C compiler on CPUs with AMX.
+	grep -q ' amx' /proc/cpuinfo && pkgs+=(gcc libc6-dev)
 fi
 missing=()
 for p in "${pkgs[@]}"; do
