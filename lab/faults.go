@@ -99,14 +99,11 @@ func (r *Runner) SetLinkFault(ctx context.Context, machine, iface string, f Link
 	if err := checkFault(f); err != nil {
 		return err
 	}
-	if err := r.rt.Lock(); err != nil {
-		return err
-	}
-	defer r.rt.Unlock()
-	state, err := r.rt.Load()
+	state, err := r.rt.LockedState()
 	if err != nil {
 		return err
 	}
+	defer r.rt.Unlock()
 	d, port, err := r.portOf(ctx, state, machine, iface)
 	if err != nil {
 		return err
@@ -214,14 +211,11 @@ func (r *Runner) Freeze(name string, on bool) error {
 // CutCable cuts (on) or heals a serial cable: bytes sent while it is cut
 // are dropped (and logged), as an unplugged cable loses them.
 func (r *Runner) CutCable(name string, on bool) error {
-	if err := r.rt.Lock(); err != nil {
-		return err
-	}
-	defer r.rt.Unlock()
-	state, err := r.rt.Load()
+	state, err := r.rt.LockedState()
 	if err != nil {
 		return err
 	}
+	defer r.rt.Unlock()
 	c := state.Cables[name]
 	if c == nil || !c.Proc.Alive() {
 		return fmt.Errorf("%s: no running serial cable of that name", name)

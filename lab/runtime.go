@@ -171,6 +171,19 @@ func (rt *Runtime) Lock() error {
 	return nil
 }
 
+// LockedState takes the lock and reads the state; the caller unlocks.
+func (rt *Runtime) LockedState() (*State, error) {
+	if err := rt.Lock(); err != nil {
+		return nil, err
+	}
+	s, err := rt.Load()
+	if err != nil {
+		rt.Unlock()
+		return nil, err
+	}
+	return s, nil
+}
+
 // Unlock releases the lock.
 func (rt *Runtime) Unlock() {
 	if rt.lock != nil {

@@ -98,14 +98,11 @@ func (r *Runner) SnapshotSave(ctx context.Context, name string) (*SnapshotInfo, 
 	if err := r.rt.Create(); err != nil {
 		return nil, err
 	}
-	if err := r.rt.Lock(); err != nil {
-		return nil, err
-	}
-	defer r.rt.Unlock()
-	state, err := r.rt.Load()
+	state, err := r.rt.LockedState()
 	if err != nil {
 		return nil, err
 	}
+	defer r.rt.Unlock()
 	files := r.labDisks()
 	if len(files) == 0 {
 		return nil, errors.New("the lab has no disks yet (start it once)")

@@ -57,14 +57,11 @@ func (r *Runner) stop(ctx context.Context, opts StopOptions, how func(*MachineSt
 	if !fileExists(r.rt.Dir) {
 		return fmt.Errorf("lab %s is not running", r.Lab.Dir)
 	}
-	if err := r.rt.Lock(); err != nil {
-		return err
-	}
-	defer r.rt.Unlock()
-	state, err := r.rt.Load()
+	state, err := r.rt.LockedState()
 	if err != nil {
 		return err
 	}
+	defer r.rt.Unlock()
 	names := opts.Machines
 	if len(names) == 0 {
 		for n := range state.Machines {

@@ -132,6 +132,16 @@ func (c *cli) flags(args []string, specs ...flagSpec) (*flagSet, error) {
 	return fs, nil
 }
 
+// flagsAndLab parses a command's options and loads its lab.
+func (c *cli) flagsAndLab(args []string, specs ...flagSpec) (*flagSet, *lab.Runner, error) {
+	fs, err := c.flags(args, specs...)
+	if err != nil {
+		return nil, nil, err
+	}
+	r, err := c.open(fs)
+	return fs, r, err
+}
+
 // open loads the lab and prints its warnings.
 func (c *cli) open(fs *flagSet) (*lab.Runner, error) {
 	r, err := lab.Open(fs.str("dir", "."))
@@ -157,7 +167,7 @@ func isTerminal(w any) bool {
 }
 
 func (c *cli) start(ctx context.Context, args []string) error {
-	fs, err := c.flags(args,
+	fs, r, err := c.flagsAndLab(args,
 		flagSpec{short: "p", long: "parallel", value: true, optional: true},
 		flagSpec{short: "f", long: "fast"},
 		flagSpec{short: "s", long: "sequential"},
@@ -167,10 +177,6 @@ func (c *cli) start(ctx context.Context, args []string) error {
 		flagSpec{short: "v", long: "verbose"},
 		flagSpec{short: "F", long: "force"},
 	)
-	if err != nil {
-		return err
-	}
-	r, err := c.open(fs)
 	if err != nil {
 		return err
 	}
@@ -285,15 +291,11 @@ func (c *cli) exec(ctx context.Context, args []string) int {
 }
 
 func (c *cli) halt(ctx context.Context, args []string) error {
-	fs, err := c.flags(args,
+	fs, r, err := c.flagsAndLab(args,
 		flagSpec{short: "r", long: "remove-disks"},
 		flagSpec{short: "t", long: "timeout", value: true},
 		flagSpec{short: "q", long: "quick"},
 	)
-	if err != nil {
-		return err
-	}
-	r, err := c.open(fs)
 	if err != nil {
 		return err
 	}
@@ -305,14 +307,10 @@ func (c *cli) halt(ctx context.Context, args []string) error {
 }
 
 func (c *cli) crash(ctx context.Context, args []string) error {
-	fs, err := c.flags(args,
+	fs, r, err := c.flagsAndLab(args,
 		flagSpec{short: "F", long: "keep-disks"},
 		flagSpec{short: "q", long: "quick"},
 	)
-	if err != nil {
-		return err
-	}
-	r, err := c.open(fs)
 	if err != nil {
 		return err
 	}
@@ -365,11 +363,7 @@ func (c *cli) logs(ctx context.Context, args []string) error {
 }
 
 func (c *cli) info(ctx context.Context, args []string) error {
-	fs, err := c.flags(args, flagSpec{long: "json"}, flagSpec{long: "dot"})
-	if err != nil {
-		return err
-	}
-	r, err := c.open(fs)
+	fs, r, err := c.flagsAndLab(args, flagSpec{long: "json"}, flagSpec{long: "dot"})
 	if err != nil {
 		return err
 	}
