@@ -71,8 +71,12 @@ func (r *Runner) Start(ctx context.Context, opts StartOptions) error {
 	if opts.Timeout <= 0 {
 		opts.Timeout = 5 * time.Minute
 	}
-	// Everything that can fail on the lab's input (images, kernels) is
-	// settled before anything is made or started.
+	// Everything that can fail on the lab's input (images, kernels, spans)
+	// is settled before anything is made or started.
+	spans, err := r.loadSpans()
+	if err != nil {
+		return err
+	}
 	plans := map[string]*plan{}
 	for _, m := range sel {
 		p, err := r.plan(ctx, m)
@@ -125,6 +129,10 @@ func (r *Runner) Start(ctx context.Context, opts StartOptions) error {
 			return err
 		}
 		plans[m.Name].cables = cableArgs(m, cables, state)
+		plans[m.Name].spans = map[string]bool{}
+		for d := range spans {
+			plans[m.Name].spans[d] = true
+		}
 	}
 	// One switch per collision domain the selection uses.
 	for _, m := range sel {
@@ -135,7 +143,13 @@ func (r *Runner) Start(ctx context.Context, opts StartOptions) error {
 			if d := state.Domains[ifc.Domain]; d != nil && d.Proc.Alive() {
 				continue
 			}
-			d, err := r.startSwitch(ctx, ifc.Domain, !opts.Switch)
+			vx := ""
+			if sp, ok := spans[ifc.Domain]; ok {
+				if vx, err = sp.vxlanArg(); err != nil {
+					return err
+				}
+			}
+			d, err := r.startSwitch(ctx, ifc.Domain, !opts.Switch, vx)
 			if err != nil {
 				return err
 			}
@@ -208,8 +222,9 @@ type plan struct {
 	side   string
 	mem    int
 	shim   string
-	disks  []string // kernel arguments of the lab's disks
-	cables []string // and of its serial cables
+	disks  []string        // kernel arguments of the lab's disks
+	cables []string        // and of its serial cables
+	spans  map[string]bool // domains that span hosts
 }
 
 func (r *Runner) optionLine(m *Machine, names ...string) int {
@@ -348,6 +363,12 @@ func (r *Runner) boot(ctx context.Context, p *plan, state *State, mu *sync.Mutex
 			ifargs = append(ifargs, fmt.Sprintf("%s=daemon,%s,unix,%s", name, ifc.MAC, d.Ctl))
 		}
 		cfg.Interfaces = append(cfg.Interfaces, name)
+		if p.spans[ifc.Domain] {
+			if cfg.MTU == nil {
+				cfg.MTU = map[string]int{}
+			}
+			cfg.MTU[name] = SpanMTU
+		}
 		ms.Interfaces = append(ms.Interfaces, IfaceState{Name: name, Domain: ifc.Domain, MAC: ifc.MAC.String()})
 	}
 	raw, err := agent.MarshalConfig(cfg)

@@ -49,7 +49,7 @@ func domainFile(name string) string {
 
 // startSwitch starts one uml_switch for a collision domain, detached in
 // its own session, and waits until its control socket accepts.
-func (r *Runner) startSwitch(ctx context.Context, name string, hub bool) (*DomainState, error) {
+func (r *Runner) startSwitch(ctx context.Context, name string, hub bool, vxlan string) (*DomainState, error) {
 	prog, err := SwitchProgram()
 	if err != nil {
 		return nil, err
@@ -70,6 +70,9 @@ func (r *Runner) startSwitch(ctx context.Context, name string, hub bool) (*Domai
 	args := []string{"-unix", d.Ctl, "-bess", d.Bess, "-mgmt", d.Mgmt}
 	if hub {
 		args = append(args, "-hub")
+	}
+	if vxlan != "" {
+		args = append(args, "-vxlan", vxlan)
 	}
 	log, err := os.OpenFile(d.Log, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {

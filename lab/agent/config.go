@@ -31,6 +31,9 @@ type Config struct {
 	// the guest renames them.
 	Interfaces []string `json:"interfaces,omitempty"`
 	Vector     bool     `json:"vector,omitempty"`
+	// MTU sets interfaces' MTU before they come up (a domain that spans
+	// hosts over VXLAN needs room for its 50 bytes).
+	MTU map[string]int `json:"mtu,omitempty"`
 
 	Sysctl []string `json:"sysctl,omitempty"` // key=value, after the defaults
 	Exec   []string `json:"exec,omitempty"`   // shell commands after the startup files

@@ -105,6 +105,11 @@ func Startup() error {
 	// Under Docker a Kathará lab's interfaces are up before its startup
 	// file runs, and its files only add addresses; a UML guest's start
 	// down. Netkit files bring them up themselves, which stays harmless.
+	for name, mtu := range cfg.MTU {
+		if err := setMTU(name, mtu); err != nil {
+			fmt.Fprintf(log, "umlab: %s mtu %d: %v\n", name, mtu, err)
+		}
+	}
 	for _, name := range append([]string{"lo"}, cfg.Interfaces...) {
 		if err := linkUp(name); err != nil {
 			fmt.Fprintf(log, "umlab: %s up: %v\n", name, err)
@@ -265,6 +270,20 @@ func setSysctl(kv string) error {
 	}
 	path := "/proc/sys/" + strings.ReplaceAll(k, ".", "/")
 	return os.WriteFile(path, []byte(strings.TrimSpace(v)+"\n"), 0o644)
+}
+
+func setMTU(name string, mtu int) error {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	ifr, err := unix.NewIfreq(name)
+	if err != nil {
+		return err
+	}
+	ifr.SetUint32(uint32(mtu))
+	return unix.IoctlIfreq(fd, unix.SIOCSIFMTU, ifr)
 }
 
 func linkUp(name string) error {
