@@ -597,3 +597,61 @@ func TestE2ELabStartupFailures(t *testing.T) {
 		t.Errorf("bad does not run on: %q", got)
 	}
 }
+
+// One lab across two hosts: two network namespaces joined by a veth
+// underlay, each with its own copy of the lab directory, each starting
+// its share of the machines in its namespace; the domain in lab.vxlan is
+// carried between the hosts' switches over VXLAN.
+func TestE2ELabSpanning(t *testing.T) {
+	t.Parallel()
+	if os.Getuid() != 0 {
+		t.Skip("network namespaces need root")
+	}
+	ns := []string{fmt.Sprintf("umlabspan%d-1", os.Getpid()), fmt.Sprintf("umlabspan%d-2", os.Getpid())}
+	sh := func(args ...string) {
+		t.Helper()
+		if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
+			t.Fatalf("%v: %v %s", args, err, out)
+		}
+	}
+	for _, n := range ns {
+		sh("ip", "netns", "add", n)
+		t.Cleanup(func() { exec.Command("ip", "netns", "del", n).Run() })
+		sh("ip", "-n", n, "link", "set", "lo", "up")
+	}
+	sh("ip", "link", "add", "uspanA", "netns", ns[0], "type", "veth", "peer", "name", "uspanB", "netns", ns[1])
+	for i, dev := range []string{"uspanA", "uspanB"} {
+		sh("ip", "-n", ns[i], "addr", "add", fmt.Sprintf("10.231.0.%d/24", i+1), "dev", dev)
+		sh("ip", "-n", ns[i], "link", "set", dev, "up")
+	}
+	files := map[string]string{
+		"lab.conf":  "LAB_NAME=span\na[0]=X\nb[0]=X\n",
+		"a.startup": "ip address add 10.77.0.1/24 dev eth0\n",
+		"b.startup": "ip address add 10.77.0.2/24 dev eth0\n",
+		"lab.vxlan": "X vni=4242 10.231.0.1 10.231.0.2\n",
+	}
+	dirs := []string{writeLab(t, files), writeLab(t, files)}
+	for i, m := range []string{"a", "b"} {
+		dir := dirs[i]
+		t.Cleanup(func() { cleanAndCheck(t, dir) })
+		cmd := exec.Command("ip", "netns", "exec", ns[i], umlabBin(t), "start", m)
+		cmd.Dir, cmd.Env = dir, labEnv(t)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("start %s in %s: %v\n%s", m, ns[i], err, out)
+		}
+	}
+	if got := execOut(t, dirs[0], "a", "cat", "/sys/class/net/eth0/mtu"); got != "1450\n" {
+		t.Errorf("a's eth0 MTU on a spanning domain: %q", got)
+	}
+	eventually(t, 30*time.Second, func() string {
+		r := umlab(t, dirs[0], "exec", "a", "ping", "-c", "2", "-W", "2", "10.77.0.2")
+		if r.code != 0 {
+			return "a (host 1) cannot ping b (host 2):\n" + r.stdout + r.stderr
+		}
+		return ""
+	})
+	// Full-size frames of the domain's MTU cross the underlay.
+	if out := execOut(t, dirs[1], "b", "ping", "-c", "1", "-W", "3", "-M", "do", "-s", "1422", "10.77.0.1"); !strings.Contains(out, " 0% packet loss") {
+		t.Errorf("1450-byte packets b -> a:\n%s", out)
+	}
+}
