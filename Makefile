@@ -58,8 +58,10 @@ bench: build provision
 	$(GO) test -run '^$$' -bench . -benchtime 3x ./...
 	@for s in scripts/bench-*.sh; do [ -e "$$s" ] || continue; echo "== $$s"; bash "$$s" || exit 1; done
 
-# The main job: a working virtual lab, started and torn down.
-demo: build provision
+# The main job: the OSPF failover lesson on a real lab, started and torn
+# down; provisions only what labs need (the full test bed is for check).
+demo: build
+	bash internal/testbed/provision.sh --lab >/dev/null
 	bash scripts/demo.sh
 
 install: build
