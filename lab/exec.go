@@ -31,6 +31,9 @@ func (s *Session) Close() error {
 	return err
 }
 
+// errNoTerminal: the guest has not opened the line (yet, or again).
+var errNoTerminal = errors.New("no terminal")
+
 // linePath asks the kernel which host pty serves the guest's ttySN.
 func linePath(ctx context.Context, mc *mconsole.Client, n int) (string, error) {
 	rep, err := mc.Command(ctx, fmt.Sprintf("config ssl%d", n))
@@ -42,7 +45,7 @@ func linePath(ctx context.Context, mc *mconsole.Client, n int) (string, error) {
 	}
 	p, ok := strings.CutPrefix(strings.TrimSpace(rep.Text), "pts:")
 	if !ok || p == "" {
-		return "", fmt.Errorf("serial line %d has no terminal yet (%q): the guest's agent has not opened it", n, rep.Text)
+		return "", fmt.Errorf("serial line %d has no terminal yet (%q): the guest's agent has not opened it: %w", n, rep.Text, errNoTerminal)
 	}
 	return p, nil
 }
@@ -61,7 +64,13 @@ func (r *Runner) Agent(ctx context.Context, machine string) (*Session, error) {
 }
 
 func (r *Runner) agentOf(ctx context.Context, mc *mconsole.Client, ms *MachineState, timeout time.Duration) (*Session, error) {
+	// The agent closes a line after each session and reopens it 100 ms
+	// later; in between the kernel reports no terminal for it. A line in
+	// that state is skipped, and retried until timeout, so back-to-back
+	// execs on one machine do not fail.
+	deadline := time.Now().Add(timeout)
 	for {
+		var lineErr error
 		for _, n := range agent.DefaultChannels {
 			f, err := os.OpenFile(r.rt.Path(fmt.Sprintf("%s.tty%d.lock", ms.Name, n)), os.O_RDWR|os.O_CREATE, 0o600)
 			if err != nil {
@@ -72,6 +81,11 @@ func (r *Runner) agentOf(ctx context.Context, mc *mconsole.Client, ms *MachineSt
 				continue
 			}
 			path, err := linePath(ctx, mc, n)
+			if errors.Is(err, errNoTerminal) {
+				f.Close()
+				lineErr = err
+				continue
+			}
 			if err == nil {
 				var c *agent.Client
 				c, err = agent.Open(ctx, path, timeout)
@@ -84,6 +98,9 @@ func (r *Runner) agentOf(ctx context.Context, mc *mconsole.Client, ms *MachineSt
 				return nil, fmt.Errorf("%s: the guest does not answer (stopped, still booting, or its agent is not running): %w", ms.Name, err)
 			}
 			return nil, fmt.Errorf("%s: %w", ms.Name, err)
+		}
+		if lineErr != nil && time.Now().After(deadline) {
+			return nil, fmt.Errorf("%s: %w", ms.Name, lineErr)
 		}
 		if err := ctxSleep(ctx, 100*time.Millisecond); err != nil {
 			return nil, err
