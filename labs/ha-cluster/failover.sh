@@ -87,7 +87,11 @@ loop_start() { # PHASE
 		done' lesson "$1" >"$tmp/$1.log" 2>&1 &
 	loop_pid=$!
 }
-loop_count() { grep -c '^ok ' "$tmp/$1.log" 2>/dev/null || echo 0; }
+loop_count() {
+	local c
+	c=$(grep -c '^ok ' "$tmp/$1.log" 2>/dev/null)
+	echo "${c:-0}"
+}
 loop_stop() {
 	x client -- touch /run/lesson.stop
 	wait "$loop_pid"
