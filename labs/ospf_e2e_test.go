@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/umlutils/umlutils/internal/testbed"
+	"github.com/umlutils/umlutils/internal/testbed/labimage"
 )
 
 // TestE2EOSPFLab boots labs/ospf on four UML 6.1 guests, checks that every
@@ -115,18 +116,14 @@ func TestE2EOSPFLab(t *testing.T) {
 	}
 }
 
-// labImage is the root image the labs boot: UMLAB_IMAGE, as umlab itself
-// reads it, until umlab builds its image on first use.
+// labImage is the root image the labs boot: UMLAB_IMAGE when set, else
+// the test bed's image (built on first use).
 func labImage(t *testing.T) string {
 	t.Helper()
-	p := os.Getenv("UMLAB_IMAGE")
-	if p == "" {
-		t.Skip("UMLAB_IMAGE is not set: this test needs a Debian 12 root image with FRR for umlab (umlab does not build one yet)")
+	if p := os.Getenv("UMLAB_IMAGE"); p != "" {
+		return p
 	}
-	if _, err := os.Stat(p); err != nil {
-		t.Fatalf("UMLAB_IMAGE: %v", err)
-	}
-	return p
+	return labimage.Path(t)
 }
 
 // copyTree copies a lab directory, keeping file modes (startup files and

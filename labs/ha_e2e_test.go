@@ -1,0 +1,81 @@
+//go:build e2e
+
+package labs_test
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/umlutils/umlutils/internal/testbed"
+)
+
+// TestE2EHAClusterLab boots labs/ha-cluster (heartbeat over the private
+// segment and a ptybridge serial cable, a shared disk made by umlab, NFS
+// on it, a client) and runs its lesson with the node crash only (the two
+// hb_standby moves take a minute each): the client's loop must resume
+// within 30 s of the active node's crash and no acknowledged write may be
+// lost. The lesson's own verdict decides; the cable's log must show
+// heartbeat's traffic.
+func TestE2EHAClusterLab(t *testing.T) {
+	image := labImage(t)
+	bed := testbed.Get(t)
+	tools := t.TempDir()
+	umlab := testbed.BuildTool(t, bed.Root, tools, "umlab")
+	testbed.BuildTool(t, bed.Root, tools, "umlab-guest")
+	testbed.BuildTool(t, bed.Root, tools, "uml_switch")
+	testbed.BuildTool(t, bed.Root, tools, "ptybridge")
+
+	dir := filepath.Join(t.TempDir(), "ha-cluster")
+	copyTree(t, filepath.Join(bed.Root, "labs", "ha-cluster"), dir)
+	env := append(os.Environ(), "UMLAB_IMAGE="+image, "UMLAB="+umlab)
+	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Minute)
+	defer cancel()
+	run := func(ctx context.Context, argv ...string) (string, error) {
+		cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+		cmd.Env = env
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		err := cmd.Run()
+		return out.String(), err
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		if out, err := run(ctx, umlab, "clean", "-d", dir); err != nil {
+			t.Errorf("umlab clean: %v\n%s", err, out)
+		}
+	})
+	t0 := time.Now()
+	if out, err := run(ctx, umlab, "start", "-d", dir); err != nil {
+		t.Fatalf("umlab start: %v\n%s", err, out)
+	}
+	t.Logf("umlab start returned after %.1fs", time.Since(t0).Seconds())
+	info, _ := run(ctx, umlab, "info", "-d", dir)
+	if !strings.Contains(info, "cable1") {
+		t.Errorf("umlab info shows no cable:\n%s", info)
+	}
+	out, err := run(ctx, "bash", filepath.Join(dir, "failover.sh"), "-d", dir, "--crash-only", "--no-restart")
+	t.Logf("failover.sh:\n%s", out)
+	if err != nil || !strings.Contains(out, "RESULT: PASS") {
+		t.Errorf("failover.sh: %v", err)
+	}
+	var rt string
+	if j, err := run(ctx, umlab, "info", "-d", dir, "--json"); err == nil {
+		if i := strings.Index(j, `"runtime": "`); i >= 0 {
+			rt = j[i+len(`"runtime": "`):]
+			rt = rt[:strings.IndexByte(rt, '"')]
+		}
+	}
+	if b, err := os.ReadFile(filepath.Join(rt, "cable-cable1.log")); err != nil || len(b) == 0 {
+		t.Errorf("the serial cable's log is empty: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "shared.disk")); err != nil {
+		t.Errorf("no shared disk: %v", err)
+	}
+}
