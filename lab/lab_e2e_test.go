@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -27,6 +28,7 @@ func umlabBin(t *testing.T) string {
 	b := testbed.Get(t)
 	b.Tool(t, "umlab-guest")
 	b.Tool(t, "uml_switch")
+	b.Tool(t, "ptybridge")
 	return b.Tool(t, "umlab")
 }
 
@@ -135,9 +137,10 @@ func cleanAndCheck(t *testing.T, dir string) {
 			t.Errorf("after clean, the runtime directory %s is still there", before.Runtime)
 		}
 	}
-	disks, _ := filepath.Glob(filepath.Join(dir, "*.disk"))
-	if len(disks) > 0 {
-		t.Errorf("after clean, disks left: %v", disks)
+	for _, m := range before.Machines {
+		if _, err := os.Stat(filepath.Join(dir, m.Name+".disk")); err == nil {
+			t.Errorf("after clean, %s.disk is left", m.Name)
+		}
 	}
 	if procs := labProcesses(before.ID); len(procs) > 0 {
 		t.Errorf("after clean, processes of the lab remain: %v", procs)
@@ -653,5 +656,141 @@ func TestE2ELabSpanning(t *testing.T) {
 	// Full-size frames of the domain's MTU cross the underlay.
 	if out := execOut(t, dirs[1], "b", "ping", "-c", "1", "-W", "3", "-M", "do", "-s", "1422", "10.77.0.1"); !strings.Contains(out, " 0% packet loss") {
 		t.Errorf("1450-byte packets b -> a:\n%s", out)
+	}
+}
+
+// Faults and snapshots, each observed from inside the guests: link down
+// and up, loss, delay, a frozen domain, a paused machine, a cut serial
+// cable, fault kept across a restart, a snapshot rolled back by file
+// content.
+func TestE2ELabFaults(t *testing.T) {
+	t.Parallel()
+	dir := writeLab(t, map[string]string{
+		"lab.conf":  "LAB_MACHINES=a,b\na[0]=X\nb[0]=X\na[ssl1]=c1\nb[ssl1]=c1\na[ubd1]=data.disk:32M\n",
+		"a.startup": "ip address add 10.8.0.1/24 dev eth0\nstty -F /dev/ttyS1 raw -echo\n",
+		"b.startup": "ip address add 10.8.0.2/24 dev eth0\nstty -F /dev/ttyS1 raw -echo\n",
+	})
+	startLab(t, dir)
+	ping := func(args ...string) string {
+		r := umlab(t, dir, append([]string{"exec", "a", "ping", "-n", "-q"}, append(args, "10.8.0.2")...)...)
+		return r.stdout
+	}
+	if out := ping("-c", "2", "-W", "2"); !strings.Contains(out, " 0% packet loss") {
+		t.Fatalf("no ping to start with:\n%s", out)
+	}
+	mustUmlab(t, dir, "fault", "link", "b", "eth0", "down")
+	if out := ping("-c", "2", "-W", "1"); !strings.Contains(out, "100% packet loss") {
+		t.Errorf("b's link down, yet:\n%s", out)
+	}
+	if info := mustUmlab(t, dir, "info"); !strings.Contains(info, "b.eth0: down") || !strings.Contains(info, "[down]") {
+		t.Errorf("info does not show the fault:\n%s", info)
+	}
+	mustUmlab(t, dir, "fault", "link", "b", "eth0", "up")
+	if out := ping("-c", "2", "-W", "2"); !strings.Contains(out, " 0% packet loss") {
+		t.Errorf("b's link up again, yet:\n%s", out)
+	}
+	mustUmlab(t, dir, "fault", "link", "b", "eth0", "delay", "200")
+	if out := ping("-c", "3", "-i", "0.3"); !regexp.MustCompile(`= 2\d\d\.`).MatchString(out) {
+		t.Errorf("200 ms delay towards b, rtt:\n%s", out)
+	}
+	mustUmlab(t, dir, "fault", "link", "b", "eth0", "clear")
+	mustUmlab(t, dir, "fault", "link", "b", "eth0", "loss", "100")
+	if out := ping("-c", "2", "-W", "1"); !strings.Contains(out, "100% packet loss") {
+		t.Errorf("100%% loss towards b, yet:\n%s", out)
+	}
+	// Kept across a restart of b.
+	mustUmlab(t, dir, "halt", "b")
+	mustUmlab(t, dir, "start", "b")
+	if out := ping("-c", "2", "-W", "1"); !strings.Contains(out, "100% packet loss") {
+		t.Errorf("the loss was not kept across b's restart:\n%s", out)
+	}
+	mustUmlab(t, dir, "fault", "link", "b", "eth0", "clear")
+	if out := ping("-c", "2", "-W", "2"); !strings.Contains(out, " 0% packet loss") {
+		t.Errorf("after clear:\n%s", out)
+	}
+
+	// A frozen domain: no frames, info still answers; thawed, they flow.
+	mustUmlab(t, dir, "fault", "freeze", "X")
+	t0 := time.Now()
+	if info := mustUmlab(t, dir, "info"); !strings.Contains(info, "frozen") || time.Since(t0) > 5*time.Second {
+		t.Errorf("info with X frozen (%s):\n%s", time.Since(t0), info)
+	}
+	if out := ping("-c", "2", "-W", "1"); !strings.Contains(out, "100% packet loss") {
+		t.Errorf("X frozen, yet:\n%s", out)
+	}
+	mustUmlab(t, dir, "fault", "thaw", "X")
+	eventually(t, 15*time.Second, func() string {
+		if out := ping("-c", "1", "-W", "2"); !strings.Contains(out, " 0% packet loss") {
+			return "X thawed, no ping:\n" + out
+		}
+		return ""
+	})
+
+	// A paused machine answers nothing, then goes on.
+	mustUmlab(t, dir, "fault", "stop", "b")
+	if out := ping("-c", "2", "-W", "1"); !strings.Contains(out, "100% packet loss") {
+		t.Errorf("b paused, yet:\n%s", out)
+	}
+	mustUmlab(t, dir, "fault", "go", "b")
+	eventually(t, 15*time.Second, func() string {
+		if out := ping("-c", "1", "-W", "2"); !strings.Contains(out, " 0% packet loss") {
+			return "b resumed, no ping:\n" + out
+		}
+		return ""
+	})
+
+	// The serial cable carries bytes; cut, it drops them; healed, it
+	// carries again. b reads its ttyS1 in the background.
+	cable := func(msg string) string {
+		umlab(t, dir, "exec", "b", "--", "sh", "-c", "rm -f /tmp/rx; (timeout 4 cat /dev/ttyS1 > /tmp/rx &) ; sleep 0.5")
+		mustUmlab(t, dir, "exec", "a", "--", "sh", "-c", "printf '"+msg+"' > /dev/ttyS1")
+		time.Sleep(4 * time.Second)
+		return execOut(t, dir, "b", "cat", "/tmp/rx")
+	}
+	if got := cable("hello"); got != "hello" {
+		t.Errorf("over the cable: %q", got)
+	}
+	mustUmlab(t, dir, "fault", "cut", "c1")
+	if got := cable("lost"); got != "" {
+		t.Errorf("over the cut cable: %q", got)
+	}
+	mustUmlab(t, dir, "fault", "heal", "c1")
+	if got := cable("again"); got != "again" {
+		t.Errorf("over the healed cable: %q", got)
+	}
+
+	// The lab disk is there and shared-attached.
+	execOut(t, dir, "a", "sh", "-c", "mount /dev/ubdb /mnt && echo on-disk > /mnt/f && umount /mnt")
+
+	// Snapshot, change, halt, restore, start: the old content is back.
+	execOut(t, dir, "a", "sh", "-c", "echo v1 > /root/f; sync")
+	mustUmlab(t, dir, "snapshot", "save", "s1")
+	execOut(t, dir, "a", "sh", "-c", "echo v2 > /root/f; sync")
+	if r := umlab(t, dir, "snapshot", "restore", "s1"); r.code == 0 || !strings.Contains(r.stderr, "halt it first") {
+		t.Errorf("restore onto a running lab: %+v", r)
+	}
+	mustUmlab(t, dir, "halt")
+	mustUmlab(t, dir, "snapshot", "restore", "s1")
+	mustUmlab(t, dir, "start")
+	if got := execOut(t, dir, "a", "cat", "/root/f"); got != "v1\n" {
+		t.Errorf("after restoring s1: %q", got)
+	}
+	if list := mustUmlab(t, dir, "snapshot", "list"); !strings.Contains(list, "s1") || !strings.Contains(list, "live") {
+		t.Errorf("snapshot list: %q", list)
+	}
+	// crash of one machine: gone at once, the other runs on.
+	mustUmlab(t, dir, "fault", "crash", "b")
+	if out := ping("-c", "1", "-W", "1"); !strings.Contains(out, "100% packet loss") {
+		t.Errorf("b crashed, yet:\n%s", out)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "b.disk")); err != nil {
+		t.Errorf("fault crash removed b's disk: %v", err)
+	}
+	// clean keeps snapshots and lab disks.
+	cleanAndCheck(t, dir)
+	for _, f := range []string{".umlab/snapshots/s1/snapshot.json", "data.disk"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			t.Errorf("clean removed %s: %v", f, err)
+		}
 	}
 }
