@@ -205,6 +205,9 @@ func (b *builder) warn(line int, opt, format string, args ...any) {
 var metaVars = map[string]bool{
 	"LAB_DESCRIPTION": true, "LAB_VERSION": true, "LAB_AUTHOR": true,
 	"LAB_EMAIL": true, "LAB_WEB": true, "LAB_NAME": true,
+	// umlab's: hub (the default, as Netkit) or switch for the lab's
+	// collision domains.
+	"LAB_SWITCH_MODE": true,
 }
 
 var (

@@ -149,7 +149,7 @@ func (r *Runner) Start(ctx context.Context, opts StartOptions) error {
 					return err
 				}
 			}
-			d, err := r.startSwitch(ctx, ifc.Domain, !opts.Switch, vx)
+			d, err := r.startSwitch(ctx, ifc.Domain, r.hub(opts), vx)
 			if err != nil {
 				return err
 			}
@@ -199,6 +199,19 @@ func (r *Runner) Start(ctx context.Context, opts StartOptions) error {
 		return errors.Join(failed...)
 	}
 	return nil
+}
+
+// hub says whether the lab's domains are hubs: Netkit's default, unless
+// `start --switch` or LAB_SWITCH_MODE=switch in lab.conf.
+func (r *Runner) hub(opts StartOptions) bool {
+	switch m := r.Lab.Meta["LAB_SWITCH_MODE"]; m {
+	case "", "hub":
+	case "switch":
+		return false
+	default:
+		r.warnf("lab.conf: LAB_SWITCH_MODE=%q: want hub or switch; using hub", m)
+	}
+	return !opts.Switch
 }
 
 func (r *Runner) checkNotRunning(state *State, names []string) error {
