@@ -11,6 +11,7 @@ import (
 	"os"
 	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -72,15 +73,39 @@ type daemon struct {
 	loopDone chan struct{}
 	dataAddr [SizeofSockaddrUnix]byte // raw, as sent in replies
 	byAddr   map[string]*Port         // under sw.mu
-	conns    chan struct{}
+	// conns are the control connections being served; close ends them
+	// all, so no handshake outlives Run.
+	connMu   sync.Mutex
+	conns    map[*net.UnixConn]struct{}
+	shutting bool
+	shutDown bool // the data socket is shut down (close)
+	released bool // and closed (release)
+}
+
+// track records a control connection; false once the daemon is closing.
+func (d *daemon) track(c *net.UnixConn) bool {
+	d.connMu.Lock()
+	defer d.connMu.Unlock()
+	if d.shutting {
+		return false
+	}
+	d.conns[c] = struct{}{}
+	return true
+}
+
+func (d *daemon) untrack(c *net.UnixConn) {
+	d.connMu.Lock()
+	delete(d.conns, c)
+	d.connMu.Unlock()
 }
 
 // ListenDaemon creates the control socket (replacing a stale one nobody
 // listens on; one in use is a *SocketInUseError) and the data socket.
 func (sw *Switch) ListenDaemon(cfg DaemonConfig) error {
-	d := &daemon{sw: sw, cfg: cfg, byAddr: map[string]*Port{}, dataFD: -1, loopDone: make(chan struct{})}
+	d := &daemon{sw: sw, cfg: cfg, byAddr: map[string]*Port{}, dataFD: -1, loopDone: make(chan struct{}), conns: map[*net.UnixConn]struct{}{}}
 	if err := d.listen(); err != nil {
 		d.close()
+		d.release()
 		return err
 	}
 	sw.mu.Lock()
@@ -219,21 +244,36 @@ func (d *daemon) close() error {
 		err = d.ctl.Close() // removes the socket file (net unlinks on close)
 		d.ctl = nil
 	}
+	d.connMu.Lock()
+	d.shutting = true
+	for c := range d.conns {
+		c.Close()
+	}
+	d.connMu.Unlock()
 	d.closing.Store(true)
-	if d.dataFD >= 0 {
-		// Close only once the receiving thread is out of recvmmsg, so the
-		// descriptor number cannot be reused under it.
+	if d.dataFD >= 0 && !d.shutDown {
+		// Shutting the socket down ends the receiving thread's
+		// recvmmsg; other forwarders may still send on it (and fail)
+		// until release closes it, once Run has stopped them, so the
+		// descriptor number cannot be reused under anyone.
+		d.shutDown = true
 		_ = unix.Shutdown(d.dataFD, unix.SHUT_RDWR)
 		if d.started.Load() {
 			<-d.loopDone
 		}
-		_ = unix.Close(d.dataFD)
 	}
-	d.dataFD = -1
 	if d.cfg.Data != "" {
 		_ = os.Remove(d.cfg.Data)
 	}
 	return err
+}
+
+// release closes the data socket; Run calls it once nothing forwards.
+func (d *daemon) release() {
+	if d.dataFD >= 0 && !d.released {
+		d.released = true
+		_ = unix.Close(d.dataFD)
+	}
 }
 
 func (d *daemon) serve(ctx context.Context) error {
@@ -256,7 +296,10 @@ func (d *daemon) serve(ctx context.Context) error {
 			acceptErr = fmt.Errorf("control socket %s: %w", d.cfg.Control, err)
 			break
 		}
-		go d.handleControl(c)
+		if !d.track(c) || !d.sw.spawn(func() { d.handleControl(c) }) {
+			d.untrack(c)
+			c.Close()
+		}
 	}
 	if acceptErr != nil {
 		return acceptErr
@@ -268,6 +311,7 @@ func (d *daemon) serve(ctx context.Context) error {
 // handleControl reads one request, makes a port and then watches the
 // control stream: the port lives as long as the stream.
 func (d *daemon) handleControl(c *net.UnixConn) {
+	defer d.untrack(c)
 	defer c.Close()
 	// The id is held from accept on, as the C switch's descriptor is; the
 	// port takes it over, and removing the port frees it.
@@ -280,15 +324,18 @@ func (d *daemon) handleControl(c *net.UnixConn) {
 	}
 	if err != nil {
 		d.sw.releaseID(id)
-		d.sw.event(Event{Kind: RequestRejected, Port: -1, Err: err})
+		d.sw.event(queuedEvent{kind: RequestRejected, port: -1, err: err})
 		return
 	}
 	slack := MaxRequestLen - n
 	p := &Port{ID: id, Kind: "daemon", Peer: d.peerName(req.Sock[:]), tr: d, conn: c,
 		key: string(sockKey(req.Sock[:])), sendAddr: append([]byte(nil), req.Sock[:]...)}
+	identify(p, c, req.Sock[:])
 	// Register before replying: the UML may send its first frame as soon
 	// as it has the reply.
-	d.sw.addPort(p)
+	if err := d.sw.addPort(p); err != nil {
+		return
+	}
 	d.sw.mu.Lock()
 	old := d.byAddr[p.key]
 	d.byAddr[p.key] = p
@@ -299,7 +346,7 @@ func (d *daemon) handleControl(c *net.UnixConn) {
 	}
 	if req.Version != 0 {
 		if _, err := c.Write(d.dataAddr[:]); err != nil {
-			d.sw.event(Event{Kind: RequestRejected, Port: -1, Err: fmt.Errorf("replying: %w", err)})
+			d.sw.event(queuedEvent{kind: RequestRejected, port: -1, err: fmt.Errorf("replying: %w", err)})
 			d.forget(p)
 			return
 		}
@@ -405,8 +452,8 @@ func (d *daemon) dataLoop() error {
 			}
 			sw.ingress(tx, p, batch.Frame(i), now)
 		}
-		sw.endBatch(tx)
 		sw.mu.Unlock()
+		sw.transmit(tx)
 	}
 }
 
@@ -418,7 +465,7 @@ func (d *daemon) closePort(p *Port) { _ = p.conn.Close() }
 // registered.
 func (d *daemon) send(tx *txContext, p *Port, frame []byte) {
 	if tx.dgram.Full() || (tx.dgram.Len() > 0 && tx.dgramFD != d.dataFD) {
-		d.sw.flush(tx)
+		tx.flushDgram()
 	}
 	tx.dgramFD = d.dataFD
 	i := tx.dgram.Add(p.sendAddr, frame)

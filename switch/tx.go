@@ -1,0 +1,84 @@
+package vswitch
+
+import (
+	"github.com/umlutils/umlutils/internal/mmsg"
+)
+
+// txItem is a frame the forwarding decision made for a port, sent once the
+// switch lock is released.
+type txItem struct {
+	p     *Port
+	frame []byte
+}
+
+type txFail struct {
+	p    *Port
+	n    int
+	full bool
+}
+
+// txContext is one forwarding goroutine's pending output. Under the switch
+// lock, deliver only appends to items; transmit then does the I/O without
+// the lock (datagrams for daemon ports go out with one sendmmsg per
+// destination socket and batch) and takes the lock again only if a send
+// failed, to fix the counters. Frames are referenced, not copied: they stay
+// valid until transmit returns (receive buffers are reused only after it).
+type txContext struct {
+	items   []txItem
+	fails   []txFail
+	capture *captureQueue // a record was queued for it: wake its writer
+
+	dgramFD int
+	dgram   *mmsg.SendBatch
+	dports  []*Port
+	bytes   []int
+}
+
+func newTxContext(n int) *txContext {
+	return &txContext{dgramFD: -1, dgram: mmsg.NewSendBatch(n), dports: make([]*Port, n), bytes: make([]int, n)}
+}
+
+// fail records a frame p's peer refused.
+func (tx *txContext) fail(p *Port, n int, full bool) {
+	tx.fails = append(tx.fails, txFail{p: p, n: n, full: full})
+}
+
+// flushDgram sends the queued datagrams.
+func (tx *txContext) flushDgram() {
+	if tx.dgram.Len() == 0 {
+		return
+	}
+	tx.dgram.Flush(tx.dgramFD, msgDontwait, func(i int, err errno) {
+		tx.fail(tx.dports[i], tx.bytes[i], err == eagain)
+	})
+	for i := range tx.dports {
+		tx.dports[i] = nil
+	}
+}
+
+// transmit sends what the forwarding decisions queued. Caller must NOT
+// hold sw.mu.
+func (sw *Switch) transmit(tx *txContext) {
+	for i := range tx.items {
+		it := &tx.items[i]
+		it.p.tr.send(tx, it.p, it.frame)
+		it.p, it.frame = nil, nil
+	}
+	tx.items = tx.items[:0]
+	tx.flushDgram()
+	if q := tx.capture; q != nil {
+		tx.capture = nil
+		q.kick()
+	}
+	if len(tx.fails) > 0 {
+		sw.mu.Lock()
+		for _, f := range tx.fails {
+			f.p.txFailed(f.n, f.full)
+		}
+		sw.mu.Unlock()
+		for i := range tx.fails {
+			tx.fails[i] = txFail{}
+		}
+		tx.fails = tx.fails[:0]
+	}
+}
