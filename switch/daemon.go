@@ -75,11 +75,12 @@ type daemon struct {
 	byAddr   map[string]*Port         // under sw.mu
 	// conns are the control connections being served; close ends them
 	// all, so no handshake outlives Run.
-	connMu   sync.Mutex
-	conns    map[*net.UnixConn]struct{}
-	shutting bool
-	shutDown bool // the data socket is shut down (close)
-	released bool // and closed (release)
+	connMu    sync.Mutex
+	conns     map[*net.UnixConn]struct{}
+	shutting  bool
+	ctlClosed bool
+	shutDown  bool // the data socket is shut down (close)
+	released  bool // and closed (release)
 }
 
 // track records a control connection; false once the daemon is closing.
@@ -240,9 +241,10 @@ func (d *daemon) peerName(raw []byte) string {
 
 func (d *daemon) close() error {
 	var err error
-	if d.ctl != nil {
+	if d.ctl != nil && !d.ctlClosed {
+		// d.ctl itself stays: serve's accept loop reads it.
+		d.ctlClosed = true
 		err = d.ctl.Close() // removes the socket file (net unlinks on close)
-		d.ctl = nil
 	}
 	d.connMu.Lock()
 	d.shutting = true

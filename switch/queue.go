@@ -129,27 +129,29 @@ func newCaptureQueue(c Capture, start time.Time) *captureQueue {
 	return q
 }
 
-// add queues a copy of frame, or counts it dropped when the queue is full
-// or the capture failed. It reports whether this drop is the first.
-func (q *captureQueue) add(now int64, frame []byte) (firstDrop bool) {
+// add queues a copy of frame, or counts it dropped when the queue is full.
+// It reports whether the record was dropped and whether that drop is the
+// capture's first. A failed or closed capture takes nothing and drops
+// nothing.
+func (q *captureQueue) add(now int64, frame []byte) (dropped, first bool) {
 	if q.failed.Load() {
-		return false
+		return false, false
 	}
 	q.mu.Lock()
 	if q.closed {
 		q.mu.Unlock()
-		return false
+		return false, false
 	}
 	if len(q.slab)+captureRecordOverhead+len(frame) > maxCaptureQueued {
+		q.dropped.Add(1) // under q.mu: close freezes the count
 		q.mu.Unlock()
-		q.dropped.Add(1)
-		return !q.warned.Swap(true)
+		return true, !q.warned.Swap(true)
 	}
 	q.slab = binary.LittleEndian.AppendUint64(q.slab, uint64(now))
 	q.slab = binary.LittleEndian.AppendUint32(q.slab, uint32(len(frame)))
 	q.slab = append(q.slab, frame...)
 	q.mu.Unlock()
-	return false
+	return false, false
 }
 
 // kick tells the writer a batch is complete.

@@ -183,6 +183,7 @@ type Switch struct {
 	macs         *macTable
 	unregistered uint64 // datagrams from senders that are no port
 	capq         *captureQueue
+	capDropsPast uint64 // CaptureDrops of captures that ended
 	events       *eventQueue
 
 	servers []server
@@ -470,8 +471,11 @@ func (sw *Switch) ingress(tx *txContext, in *Port, frame []byte, now int64) {
 // holds sw.mu.
 func (sw *Switch) forward(tx *txContext, in *Port, frame []byte, now int64) {
 	if q := sw.capq; q != nil {
-		if q.add(now, frame) {
-			sw.event(queuedEvent{kind: CaptureStalled, port: in.ID})
+		if dropped, first := q.add(now, frame); dropped {
+			in.c.Drops[DropCapture]++
+			if first {
+				sw.event(queuedEvent{kind: CaptureStalled, port: in.ID})
+			}
 		}
 		tx.capture = q
 	}
@@ -631,8 +635,8 @@ type Stats struct {
 	// evicted (least recently seen first) to make room at a full table.
 	MACTableSize int    `json:"mac_table_size"`
 	MACEvictions uint64 `json:"mac_evictions"`
-	// CaptureDrops counts capture records dropped because the capture's
-	// reader did not keep up (since the capture started).
+	// CaptureDrops counts capture records dropped because a capture's
+	// reader did not keep up (all captures since the switch started).
 	CaptureDrops uint64 `json:"capture_drops"`
 	// EventDrops counts events dropped because OnEvent did not keep up.
 	EventDrops uint64 `json:"event_drops"`
@@ -645,8 +649,9 @@ func (sw *Switch) Stats() Stats {
 	sw.mu.Lock()
 	st := Stats{Ports: len(sw.list), MACs: sw.macs.len(), Hub: sw.hub, Unregistered: sw.unregistered,
 		MACTableSize: sw.macs.max, MACEvictions: sw.macs.evictions}
+	st.CaptureDrops = sw.capDropsPast
 	if sw.capq != nil {
-		st.CaptureDrops = sw.capq.dropped.Load()
+		st.CaptureDrops += sw.capq.dropped.Load()
 	}
 	sw.mu.Unlock()
 	st.EventDrops = sw.events.dropped.Load()
@@ -682,6 +687,10 @@ func (sw *Switch) SetCapture(c Capture) (Capture, error) {
 		return nil, nil
 	}
 	prev.close()
+	// Closed: its count no longer moves.
+	sw.mu.Lock()
+	sw.capDropsPast += prev.dropped.Load()
+	sw.mu.Unlock()
 	err, done := prev.wait(captureWait)
 	if !done {
 		err = ErrCaptureStalled
