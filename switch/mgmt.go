@@ -30,6 +30,8 @@ import (
 //	port N clear                      remove faults, bring the port up
 //	port N maxmacs M [drop|shutdown]  port security: at most M learned
 //	                                  addresses (0: no bound)
+//	port N storm RATE                 at most RATE flooded frames/s from
+//	                                  port N (0: no bound)
 //	hub on|off
 //	pcap start FILE | pcap stop       FILE relative to the switch's directory
 //	help
@@ -109,6 +111,7 @@ port N loss PCT [in]
 port N delay MS [JITTER_MS] [in]
 port N clear
 port N maxmacs M [drop|shutdown]
+port N storm RATE
 hub on|off
 pcap start FILE | pcap stop`
 
@@ -148,6 +151,7 @@ type portJSON struct {
 	State     string `json:"state"` // up, down, shutdown
 	MaxMACs   int    `json:"max_macs"`
 	MACAction string `json:"mac_action"`
+	StormRate int    `json:"storm_rate"` // flooded frames/s, 0: no bound
 	PeerPID   int    `json:"peer_pid,omitempty"`
 	UMID      string `json:"umid,omitempty"`
 	PeerAddr  string `json:"peer_addr,omitempty"`
@@ -169,7 +173,7 @@ func (sw *Switch) portsReply(asJSON bool) ([]string, error) {
 				TxFrames: p.Counters.TxFrames, TxBytes: p.Counters.TxBytes, Drops: drops,
 				LossOut: p.Out.Loss * 100, LossIn: p.In.Loss * 100,
 				DelayOut: ms(p.Out.Delay), JitterOut: ms(p.Out.Jitter), DelayIn: ms(p.In.Delay), JitterIn: ms(p.In.Jitter),
-				State: p.State(), MaxMACs: p.MaxMACs, MACAction: p.MACAction.String(),
+				State: p.State(), MaxMACs: p.MaxMACs, MACAction: p.MACAction.String(), StormRate: max(p.StormRate, 0),
 				PeerPID: p.PeerPID, UMID: p.UMID, PeerAddr: p.PeerAddr})
 		}
 		return jsonLine(out)
@@ -199,6 +203,9 @@ func (sw *Switch) portsReply(asJSON bool) ([]string, error) {
 		}
 		if p.MaxMACs > 0 {
 			faults = append(faults, fmt.Sprintf("maxmacs=%d/%s", p.MaxMACs, p.MACAction))
+		}
+		if p.StormRate != sw.cfg.StormRate {
+			faults = append(faults, fmt.Sprintf("storm=%d", max(p.StormRate, 0)))
 		}
 		if len(faults) == 0 {
 			faults = []string{"-"}
@@ -233,7 +240,7 @@ func (sw *Switch) macsReply(asJSON bool) ([]string, error) {
 }
 
 func (sw *Switch) portCommand(f []string) error {
-	const usage = "usage: port N up|down|clear|loss PCT [in]|delay MS [JITTER_MS] [in]|maxmacs M [drop|shutdown]"
+	const usage = "usage: port N up|down|clear|loss PCT [in]|delay MS [JITTER_MS] [in]|maxmacs M [drop|shutdown]|storm RATE"
 	if len(f) < 2 {
 		return cmdErr(usage)
 	}
@@ -283,6 +290,15 @@ func (sw *Switch) portCommand(f []string) error {
 			action = a
 		}
 		return noPort(sw.SetPortMACs(id, int(n), action))
+	case "storm":
+		if dir == In || len(f) != 3 {
+			return cmdErr("usage: port N storm RATE")
+		}
+		n, err := strconv.ParseUint(f[2], 10, 31)
+		if err != nil {
+			return cmdErr("storm %q: not a number of frames per second", f[2])
+		}
+		return noPort(sw.SetPortStorm(id, int(n)))
 	case "loss":
 		if len(args) != 1 {
 			return cmdErr("usage: port N loss PCT [in]")

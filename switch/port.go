@@ -28,6 +28,9 @@ const (
 	// DropSecurity: a frame from a new source address on a port at its
 	// bound of learned addresses (port security).
 	DropSecurity
+	// DropStorm: a flooded frame (broadcast, multicast, unknown unicast)
+	// over the port's storm-control rate.
+	DropStorm
 	// DropCapture: not a lost frame but a lost capture record — the
 	// frame, which entered from this port, was forwarded, but the capture
 	// reader was not keeping up.
@@ -35,7 +38,7 @@ const (
 	numDropReasons
 )
 
-var dropNames = [numDropReasons]string{"runt", "oversize", "peer_full", "peer_gone", "down", "loss", "local", "delay_full", "port_security", "capture"}
+var dropNames = [numDropReasons]string{"runt", "oversize", "peer_full", "peer_gone", "down", "loss", "local", "delay_full", "port_security", "storm", "capture"}
 
 func (r DropReason) String() string {
 	if r >= 0 && r < numDropReasons {
@@ -109,6 +112,8 @@ type Port struct {
 	macAction SecurityAction
 	shut      bool // shut down by port security until "port N up"
 	violated  bool // a violation was reported since the last reset
+	storm     tokenBucket
+	stormRate int // flooded frames per second, <= 0: no bound
 	c         Counters
 	faults    [2]Faults     // by Direction
 	delay     [2]*delayLine // by Direction, made when a delay is first set
@@ -128,6 +133,9 @@ type PortInfo struct {
 	// MaxMACs is the port-security bound (0: none), MACAction its action.
 	MaxMACs   int
 	MACAction SecurityAction
+	// StormRate bounds the frames per second the port may have flooded
+	// (<= 0: none).
+	StormRate int
 	// PeerPID is the peer process's pid when known (0 otherwise): a UML
 	// daemon guest's, read from its control connection's credentials;
 	// UMID its umid= from that process's command line, if any.
@@ -149,5 +157,5 @@ func (pi PortInfo) State() string {
 
 func (p *Port) info() PortInfo {
 	return PortInfo{ID: p.ID, Kind: p.Kind, Peer: p.Peer, Up: !p.down, MACs: p.macs, Counters: p.c, Out: p.faults[Out], In: p.faults[In],
-		Shutdown: p.shut, MaxMACs: p.maxMACs, MACAction: p.macAction, PeerPID: p.PeerPID, UMID: p.UMID, PeerAddr: p.PeerAddr}
+		Shutdown: p.shut, MaxMACs: p.maxMACs, MACAction: p.macAction, StormRate: p.stormRate, PeerPID: p.PeerPID, UMID: p.UMID, PeerAddr: p.PeerAddr}
 }

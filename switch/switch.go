@@ -44,6 +44,14 @@ const (
 	MaxFrame = 65535
 	// MinFrame is an Ethernet header: destination, source, type.
 	MinFrame = 14
+	// DefaultStormRate is each port's bound on flooded frames per second
+	// (storm control). A MAC flood's frames have unknown destinations
+	// and so reach every port; unbounded, one flooding port fills every
+	// other port's receive queue (10 frames for a UML) and their own
+	// traffic is dropped. Broadcast and unknown unicast of real lab
+	// traffic (ARP, neighbour discovery, DHCP, routing hellos, the first
+	// frames to a host not yet learned) stay far below it.
+	DefaultStormRate = 1000
 )
 
 // EventKind tells what an Event reports.
@@ -133,6 +141,12 @@ type Config struct {
 	// have learned at once; PortMACAction says what a violation does.
 	PortMACs      int
 	PortMACAction SecurityAction
+	// StormRate bounds the frames per second each port may have
+	// flooded (broadcast, multicast, unknown unicast) in switch mode;
+	// more are dropped and counted as storm drops. 0 means
+	// DefaultStormRate, negative no bound. A hub floods everything and
+	// has no bound.
+	StormRate int
 	// StatusDrops, if set, is reported as Stats.StatusDrops: the status
 	// lines the program using the switch had to drop.
 	StatusDrops func() uint64
@@ -212,6 +226,9 @@ func New(cfg Config) *Switch {
 	}
 	if cfg.MACTableSize <= 0 {
 		cfg.MACTableSize = DefaultMACTableSize
+	}
+	if cfg.StormRate == 0 {
+		cfg.StormRate = DefaultStormRate
 	}
 	return &Switch{
 		cfg:    cfg,
@@ -404,6 +421,8 @@ func (sw *Switch) addPort(p *Port) error {
 	p.macHead = nilEnt
 	p.maxMACs = sw.cfg.PortMACs
 	p.macAction = sw.cfg.PortMACAction
+	p.stormRate = sw.cfg.StormRate
+	p.storm = tokenBucket{tokens: stormBurst, last: sw.now()}
 	sw.ports[p.ID] = p
 	sw.list = append(sw.list, p)
 	sw.event(queuedEvent{kind: PortAdded, port: p.ID, kind2: p.Kind})
@@ -497,11 +516,45 @@ func (sw *Switch) forward(tx *txContext, in *Port, frame []byte, now int64) {
 			}
 		}
 	}
+	if !sw.hub && !in.storm.take(now, in.stormRate) {
+		in.c.Drops[DropStorm]++
+		return
+	}
 	for _, p := range sw.list {
 		if p != in {
 			sw.deliver(tx, p, frame)
 		}
 	}
+}
+
+// stormBurst is how many flooded frames a port may send at once after a
+// quiet spell (a guest booting sends a handful of neighbour discovery and
+// multicast frames together); a sustained flood gets the rate alone.
+const stormBurst = 64
+
+// tokenBucket limits a port's flooded frames (storm control).
+type tokenBucket struct {
+	tokens float64
+	last   int64
+}
+
+// take reports whether a frame may pass at time now (ns), at rate frames
+// per second with bursts of stormBurst; rate <= 0 lets everything pass.
+func (b *tokenBucket) take(now int64, rate int) bool {
+	if rate <= 0 {
+		return true
+	}
+	const burst = stormBurst
+	b.tokens += float64(now-b.last) * float64(rate) / 1e9
+	b.last = now
+	if b.tokens > burst {
+		b.tokens = burst
+	}
+	if b.tokens < 1 {
+		return false
+	}
+	b.tokens--
+	return true
 }
 
 // deliver queues frame for p; transmit sends it once the lock is released.
@@ -715,6 +768,19 @@ func (sw *Switch) SetPortUp(id int, up bool) error {
 		p.shut = false
 		p.violated = false
 	}
+	return nil
+}
+
+// SetPortStorm sets port id's bound on flooded frames per second (<= 0:
+// none).
+func (sw *Switch) SetPortStorm(id, rate int) error {
+	sw.mu.Lock()
+	defer sw.mu.Unlock()
+	p := sw.ports[id]
+	if p == nil {
+		return ErrNoPort
+	}
+	p.stormRate = rate
 	return nil
 }
 

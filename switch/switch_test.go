@@ -265,7 +265,8 @@ func countFDs(t *testing.T) int {
 }
 
 func TestSlowPortDoesNotStallOthers(t *testing.T) {
-	sw, ctl, _ := start(t, vswitch.Config{})
+	// 2000 broadcasts at once: no storm control here.
+	sw, ctl, _ := start(t, vswitch.Config{StormRate: -1})
 	cs := dial(t, ctl, 3)
 	waitFor(t, "3 ports", func() bool { return len(sw.Ports()) == 3 })
 	// Port 2 never reads (and, like a UML, has a bounded queue). Port 0

@@ -52,6 +52,7 @@ type options struct {
 	// port security for every port
 	portMACs      int
 	portMACAction vswitch.SecurityAction
+	storm         int      // flooded frames/s per port; 0 default, -1 none
 	banners       []string // lines the C switch prints while parsing
 }
 
@@ -61,7 +62,7 @@ func usage(prog string) string {
 		"Extensions: [ -daemon ] [ -q ] [ -pcap file|- ] [ -mode octal ] [ -group group ]\n"+
 		"            [ -mac-age seconds ] [ -mac-table entries ]\n"+
 		"            [ -bess path ] [ -stream path ] [ -mgmt path ]\n"+
-		"            [ -port-macs n ] [ -port-macs-action drop|shutdown ]\n", prog, prog)
+		"            [ -port-macs n ] [ -port-macs-action drop|shutdown ] [ -storm fps ]\n", prog, prog)
 }
 
 // usageError is a command line the C switch would answer with its usage.
@@ -123,7 +124,7 @@ func parseArgs(args []string) (*options, error) {
 			o.daemon = true
 		case "-q":
 			o.quiet = true
-		case "-pcap", "-mode", "-group", "-mac-age", "-mac-table", "-bess", "-stream", "-mgmt", "-port-macs", "-port-macs-action":
+		case "-pcap", "-mode", "-group", "-mac-age", "-mac-table", "-bess", "-stream", "-mgmt", "-port-macs", "-port-macs-action", "-storm":
 			if err := need(i, 1, a); err != nil {
 				return o, err
 			}
@@ -194,6 +195,15 @@ func (o *options) setValue(name, v string) error {
 			return fmt.Errorf("-port-macs %s: not a number of addresses", v)
 		}
 		o.portMACs = int(n)
+	case "-storm":
+		n, err := strconv.ParseUint(v, 10, 31)
+		if err != nil {
+			return fmt.Errorf("-storm %s: not a number of frames per second", v)
+		}
+		o.storm = int(n)
+		if n == 0 {
+			o.storm = -1 // no bound
+		}
 	case "-port-macs-action":
 		a, ok := vswitch.ParseSecurityAction(v)
 		if !ok {
@@ -291,7 +301,7 @@ func runCtx(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 
 	sw := vswitch.New(vswitch.Config{
 		Hub: o.hub, MACAge: o.macAge, MACTableSize: o.macTable,
-		PortMACs: o.portMACs, PortMACAction: o.portMACAction,
+		PortMACs: o.portMACs, PortMACAction: o.portMACAction, StormRate: o.storm,
 		OnEvent:     func(e vswitch.Event) { printEvent(status, errq, e) },
 		StatusDrops: func() uint64 { return status.dropped.Load() + errq.dropped.Load() },
 	})
