@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -30,10 +31,12 @@ const (
 	// net.unix.max_dgram_qlen (10) keeps real batches small; a larger
 	// array costs nothing but memory.
 	batchSize = 32
-	// dataSockBuf is SO_SNDBUF/SO_RCVBUF for the data socket: a datagram
-	// stays charged to the sender's buffer until the peer reads it, so a
-	// slow peer must not be able to use up what the others need.
+	// dataSockBuf is SO_SNDBUF/SO_RCVBUF for the shared data socket and
+	// portSockBuf for each port's: a datagram stays charged to the
+	// sender's buffer until the peer reads it; per port, a slow peer can
+	// only use up its own.
 	dataSockBuf = 4 << 20
+	portSockBuf = 2 << 20
 	// requestTimeout bounds how long a fresh control connection may take
 	// to send its request (a UML sends it at once).
 	requestTimeout = 5 * time.Second
@@ -73,6 +76,11 @@ type daemon struct {
 	loopDone chan struct{}
 	dataAddr [SizeofSockaddrUnix]byte // raw, as sent in replies
 	byAddr   map[string]*Port         // under sw.mu
+	// epfd watches the shared and every port's data socket; byToken
+	// finds a port by its epoll token (under sw.mu).
+	epfd      int
+	byToken   map[int32]*Port
+	nextToken atomic.Int32
 	// conns are the control connections being served; close ends them
 	// all, so no handshake outlives Run.
 	connMu    sync.Mutex
@@ -103,7 +111,7 @@ func (d *daemon) untrack(c *net.UnixConn) {
 // ListenDaemon creates the control socket (replacing a stale one nobody
 // listens on; one in use is a *SocketInUseError) and the data socket.
 func (sw *Switch) ListenDaemon(cfg DaemonConfig) error {
-	d := &daemon{sw: sw, cfg: cfg, byAddr: map[string]*Port{}, dataFD: -1, loopDone: make(chan struct{}), conns: map[*net.UnixConn]struct{}{}}
+	d := &daemon{sw: sw, cfg: cfg, byAddr: map[string]*Port{}, byToken: map[int32]*Port{}, dataFD: -1, epfd: -1, loopDone: make(chan struct{}), conns: map[*net.UnixConn]struct{}{}}
 	if err := d.listen(); err != nil {
 		d.close()
 		d.release()
@@ -202,15 +210,15 @@ func (d *daemon) listen() error {
 	if err := mmsg.Bind(fd, d.dataAddr[:]); err != nil {
 		return fmt.Errorf("data socket %s: %w", d.peerName(d.dataAddr[:]), err)
 	}
-	if os.Geteuid() == 0 {
-		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, dataSockBuf)
-		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, dataSockBuf)
-	} else {
-		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, dataSockBuf)
-		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, dataSockBuf)
+	setBufs(fd, dataSockBuf)
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return fmt.Errorf("data socket: epoll: %w", err)
 	}
-	// Wake the blocking receiver now and then so it sees shutdown.
-	_ = unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &unix.Timeval{Usec: 200000})
+	d.epfd = epfd
+	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, fd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: sharedToken}); err != nil {
+		return fmt.Errorf("data socket: epoll: %w", err)
+	}
 	return nil
 }
 
@@ -270,11 +278,28 @@ func (d *daemon) close() error {
 	return err
 }
 
+// setBufs sets a socket's send and receive buffers, beyond the system's
+// maximum when we may.
+func setBufs(fd, n int) {
+	if os.Geteuid() == 0 {
+		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, n)
+		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, n)
+	} else {
+		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, n)
+		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, n)
+	}
+}
+
 // release closes the data socket; Run calls it once nothing forwards.
 func (d *daemon) release() {
-	if d.dataFD >= 0 && !d.released {
+	if !d.released {
 		d.released = true
-		_ = unix.Close(d.dataFD)
+		if d.dataFD >= 0 {
+			_ = unix.Close(d.dataFD)
+		}
+		if d.epfd >= 0 {
+			_ = unix.Close(d.epfd)
+		}
 	}
 }
 
@@ -331,23 +356,36 @@ func (d *daemon) handleControl(c *net.UnixConn) {
 	}
 	slack := MaxRequestLen - n
 	p := &Port{ID: id, Kind: "daemon", Peer: d.peerName(req.Sock[:]), tr: d, conn: c,
-		key: string(sockKey(req.Sock[:])), sendAddr: append([]byte(nil), req.Sock[:]...)}
+		key: string(sockKey(req.Sock[:])), sendAddr: append([]byte(nil), req.Sock[:]...), dfd: -1}
 	identify(p, c, req.Sock[:])
+	addr, err := d.openPortSocket(p, req.Sock[:])
+	if err != nil {
+		d.sw.releaseID(id)
+		d.sw.event(queuedEvent{kind: RequestRejected, port: -1, err: err})
+		return
+	}
 	// Register before replying: the UML may send its first frame as soon
 	// as it has the reply.
 	if err := d.sw.addPort(p); err != nil {
+		d.closePortSocket(p)
 		return
 	}
 	d.sw.mu.Lock()
 	old := d.byAddr[p.key]
 	d.byAddr[p.key] = p
+	d.byToken[p.dtoken] = p
 	d.sw.mu.Unlock()
 	if old != nil {
 		// The same data socket registered again: the newer request wins.
 		d.sw.removePort(old, true)
 	}
+	if err := unix.EpollCtl(d.epfd, unix.EPOLL_CTL_ADD, p.dfd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: p.dtoken}); err != nil {
+		d.sw.event(queuedEvent{kind: RequestRejected, port: -1, err: fmt.Errorf("data socket: epoll: %w", err)})
+		d.forget(p)
+		return
+	}
 	if req.Version != 0 {
-		if _, err := c.Write(d.dataAddr[:]); err != nil {
+		if _, err := c.Write(addr); err != nil {
 			d.sw.event(queuedEvent{kind: RequestRejected, port: -1, err: fmt.Errorf("replying: %w", err)})
 			d.forget(p)
 			return
@@ -379,6 +417,7 @@ func (d *daemon) forget(p *Port) {
 	if d.byAddr[p.key] == p {
 		delete(d.byAddr, p.key)
 	}
+	delete(d.byToken, p.dtoken)
 	d.sw.mu.Unlock()
 	d.sw.removePort(p, true)
 }
@@ -417,60 +456,196 @@ func readRequest(c *net.UnixConn, buf []byte) (int, error) {
 	}
 }
 
-// dataLoop receives datagrams in batches and forwards them. It blocks in
-// recvmmsg on a dedicated thread rather than going through Go's poller:
-// the socket wakes this thread directly, as poll(2) wakes the C switch,
-// which measurably cuts round-trip latency. SO_RCVTIMEO lets it notice
-// shutdown.
+// Per-port data sockets. The reply to a request names a datagram socket
+// of the switch's own for that port alone, connected to the guest's data
+// socket. Measured against one data socket shared by all ports:
+//   - every guest sends into its own queue. With one shared queue (the
+//     kernel holds at most net.unix.max_dgram_qlen, 10, datagrams from
+//     senders the receiver is not connected to), a port flooding as fast
+//     as the switch reads kept it full, and a UML guest, whose sends do
+//     not wait, lost 62 of 100 pings to another guest;
+//   - being connected to the guest, the kernel bounds that queue by the
+//     guest's send buffer instead, and refuses datagrams from anyone else,
+//     so no address lookup per frame is needed;
+//   - sends to a port go out connected (no lookup of the guest's name per
+//     datagram), charged to that port's socket: one slow guest cannot use
+//     up a send buffer the others need.
+// The price is one sendmmsg per destination port and batch, which matters
+// for floods (bounded by storm control in switch mode) and hubs.
+// One thread waits on all of them with epoll and takes at most batchSize
+// frames from each ready port per round, so ports are served in turn
+// whatever one of them sends.
+
+// openPortSocket makes p's data socket, bound to a fresh abstract name and
+// connected to the guest's, and returns the name for the reply.
+func (d *daemon) openPortSocket(p *Port, guest []byte) ([]byte, error) {
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, 0)
+	if err != nil {
+		return nil, fmt.Errorf("data socket: %w", err)
+	}
+	addr := make([]byte, SizeofSockaddrUnix)
+	binary.LittleEndian.PutUint16(addr, unix.AF_UNIX)
+	var r [12]byte
+	_, _ = rand.Read(r[:])
+	copy(addr[3:], "uml_switch.")
+	copy(addr[14:], r[:])
+	if err := mmsg.Bind(fd, addr); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("data socket: %w", err)
+	}
+	if err := mmsg.Connect(fd, guest); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("data socket %s: connecting to the guest's: %w", d.peerName(guest), err)
+	}
+	// What the port's guest has not read yet is charged to this
+	// buffer. A UML reads at most net.unix.max_dgram_qlen (10) behind;
+	// a peer connected back to us (as swload's clients are) may fall
+	// further behind, up to this.
+	setBufs(fd, portSockBuf)
+	p.dfd = fd
+	p.dtoken = d.nextToken.Add(1)
+	return addr, nil
+}
+
+// closePortSocket closes p's data socket once no one is using it.
+func (d *daemon) closePortSocket(p *Port) {
+	p.dfdMu.Lock()
+	if p.dfd >= 0 {
+		unix.Close(p.dfd) // also leaves the epoll set
+		p.dfd = -1
+	}
+	p.dfdMu.Unlock()
+}
+
+// sharedToken is the epoll token of the shared data socket (protocol 0
+// clients, which get no reply, send there).
+const sharedToken = 0
+
+// dataLoop waits for datagrams on every data socket and forwards them. It
+// blocks in epoll_wait on a dedicated thread rather than going through
+// Go's poller: the sockets wake this thread directly, as poll(2) wakes the
+// C switch, which measurably cuts round-trip latency. A timeout lets it
+// notice shutdown; shutting the shared socket down wakes it at once.
 func (d *daemon) dataLoop() error {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	fd := d.dataFD
 	batch := mmsg.NewRecvBatch(batchSize, MaxFrame+1)
 	tx := newTxContext(batchSize * 4)
+	events := make([]unix.EpollEvent, 128)
+	ready := make([]*Port, 0, len(events))
 	sw := d.sw
 	for {
-		n, rerr := batch.RecvRaw(fd, 0, unix.MSG_WAITFORONE)
+		n, err := epollWaitRaw(d.epfd, events, 200)
 		if d.closing.Load() {
 			return nil
 		}
-		if rerr != nil {
-			if rerr == unix.EAGAIN || rerr == unix.EINTR || rerr == unix.ENOMEM || rerr == unix.ENOBUFS {
+		if err != nil {
+			if err == unix.EINTR {
 				continue
 			}
-			return fmt.Errorf("data socket: %w", rerr)
+			return fmt.Errorf("data sockets: epoll: %w", err)
 		}
+		ready = ready[:0]
+		shared := false
 		sw.mu.Lock()
-		now := sw.now()
-		for i := 0; i < n; i++ {
-			p := d.byAddr[string(sockKey(batch.Name(i)))]
-			if p == nil {
-				sw.unregistered++
-				continue
+		for _, ev := range events[:n] {
+			if ev.Fd == sharedToken {
+				shared = true
+			} else if p := d.byToken[ev.Fd]; p != nil {
+				ready = append(ready, p)
 			}
-			if batch.Truncated(i) {
-				p.c.Drops[DropOversize]++
-				continue
-			}
-			sw.ingress(tx, p, batch.Frame(i), now)
 		}
 		sw.mu.Unlock()
-		sw.transmit(tx)
+		for _, p := range ready {
+			d.receivePort(p, batch, tx)
+		}
+		if shared {
+			d.receiveShared(batch, tx)
+		}
 	}
 }
 
-// closePort ends the port's control connection, which its handler is
-// reading: that is how Run's shutdown reaches every handler.
-func (d *daemon) closePort(p *Port) { _ = p.conn.Close() }
+// receivePort forwards up to batchSize frames from p's data socket.
+func (d *daemon) receivePort(p *Port, batch *mmsg.RecvBatch, tx *txContext) {
+	sw := d.sw
+	p.dfdMu.RLock()
+	if p.dfd < 0 {
+		p.dfdMu.RUnlock()
+		return
+	}
+	n, err := batch.RecvRaw(p.dfd, 0, unix.MSG_DONTWAIT)
+	p.dfdMu.RUnlock()
+	if err != nil || n == 0 {
+		// EAGAIN (raced), or the guest's socket is gone
+		// (ECONNRESET...): its control stream ends the port.
+		return
+	}
+	sw.mu.Lock()
+	now := sw.now()
+	for i := 0; i < n; i++ {
+		if batch.Truncated(i) {
+			p.c.Drops[DropOversize]++
+			continue
+		}
+		sw.ingress(tx, p, batch.Frame(i), now)
+	}
+	sw.mu.Unlock()
+	sw.transmit(tx)
+}
 
-// send queues frame for the port's UML, to exactly the address it
-// registered.
+// receiveShared forwards a batch from the shared data socket, where each
+// sender is looked up by its address.
+func (d *daemon) receiveShared(batch *mmsg.RecvBatch, tx *txContext) {
+	sw := d.sw
+	n, err := batch.RecvRaw(d.dataFD, 0, unix.MSG_DONTWAIT)
+	if err != nil || n == 0 {
+		return
+	}
+	sw.mu.Lock()
+	now := sw.now()
+	for i := 0; i < n; i++ {
+		p := d.byAddr[string(sockKey(batch.Name(i)))]
+		if p == nil {
+			sw.unregistered++
+			continue
+		}
+		if batch.Truncated(i) {
+			p.c.Drops[DropOversize]++
+			continue
+		}
+		sw.ingress(tx, p, batch.Frame(i), now)
+	}
+	sw.mu.Unlock()
+	sw.transmit(tx)
+}
+
+// epollWaitRaw is epoll_wait without telling the Go scheduler (see
+// mmsg.RecvBatch.RecvRaw: the thread is dedicated, the timeout bounded,
+// and the runtime's preemption signal interrupts it with EINTR).
+func epollWaitRaw(epfd int, events []unix.EpollEvent, msec int) (int, error) {
+	r, _, e := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(epfd), uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), uintptr(msec), 0, 0)
+	if e != 0 {
+		return 0, e
+	}
+	return int(r), nil
+}
+
+// closePort ends the port's control connection, which its handler is
+// reading (that is how Run's shutdown reaches every handler), and closes
+// its data socket.
+func (d *daemon) closePort(p *Port) {
+	_ = p.conn.Close()
+	d.closePortSocket(p)
+}
+
+// send queues frame for the port's guest, on the port's own connected
+// data socket.
 func (d *daemon) send(tx *txContext, p *Port, frame []byte) {
-	if tx.dgram.Full() || (tx.dgram.Len() > 0 && tx.dgramFD != d.dataFD) {
+	if tx.dgram.Full() || (tx.dgram.Len() > 0 && tx.dport != p) {
 		tx.flushDgram()
 	}
-	tx.dgramFD = d.dataFD
-	i := tx.dgram.Add(p.sendAddr, frame)
+	tx.dport = p
+	i := tx.dgram.Add(nil, frame)
 	tx.dports[i] = p
 	tx.bytes[i] = len(frame)
 }

@@ -3,6 +3,7 @@ package vswitch
 import (
 	"fmt"
 	"io"
+	"sync"
 )
 
 // DropReason says why a frame was not delivered. Counted per port.
@@ -99,14 +100,20 @@ type Port struct {
 	PeerAddr string
 
 	tr       transport
-	key      string    // daemon ports: the data socket address, as compared
-	sendAddr []byte    // daemon ports: the raw sockaddr_un replies go to
-	conn     io.Closer // daemon ports: the control connection
-	removed  bool
-	failure  error // why the transport gave up on the port, if it did
-	down     bool
-	macs     int   // entries in the MAC table pointing here
-	macHead  int32 // first of them (macTable's per-port list)
+	key      string // daemon ports: the data socket address, as compared
+	sendAddr []byte // daemon ports: the guest's raw sockaddr_un
+	// daemon ports: the port's own data socket (-1 once closed), held
+	// (read-locked) by whoever sends or receives on it so that it is
+	// never closed, and its number reused, under them; its epoll token.
+	dfdMu   sync.RWMutex
+	dfd     int
+	dtoken  int32
+	conn    io.Closer // daemon ports: the control connection
+	removed bool
+	failure error // why the transport gave up on the port, if it did
+	down    bool
+	macs    int   // entries in the MAC table pointing here
+	macHead int32 // first of them (macTable's per-port list)
 	// Port security: at most maxMACs learned addresses (0: no bound).
 	maxMACs   int
 	macAction SecurityAction

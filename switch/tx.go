@@ -1,6 +1,8 @@
 package vswitch
 
 import (
+	"sort"
+
 	"github.com/umlutils/umlutils/internal/mmsg"
 )
 
@@ -28,14 +30,14 @@ type txContext struct {
 	fails   []txFail
 	capture *captureQueue // a record was queued for it: wake its writer
 
-	dgramFD int
-	dgram   *mmsg.SendBatch
-	dports  []*Port
-	bytes   []int
+	dport  *Port // the daemon port the datagrams in dgram go to
+	dgram  *mmsg.SendBatch
+	dports []*Port
+	bytes  []int
 }
 
 func newTxContext(n int) *txContext {
-	return &txContext{dgramFD: -1, dgram: mmsg.NewSendBatch(n), dports: make([]*Port, n), bytes: make([]int, n)}
+	return &txContext{dgram: mmsg.NewSendBatch(n), dports: make([]*Port, n), bytes: make([]int, n)}
 }
 
 // fail records a frame p's peer refused.
@@ -48,17 +50,31 @@ func (tx *txContext) flushDgram() {
 	if tx.dgram.Len() == 0 {
 		return
 	}
-	tx.dgram.Flush(tx.dgramFD, msgDontwait, func(i int, err errno) {
-		tx.fail(tx.dports[i], tx.bytes[i], err == eagain)
-	})
+	p := tx.dport
+	p.dfdMu.RLock()
+	if p.dfd >= 0 {
+		tx.dgram.Flush(p.dfd, msgDontwait, func(i int, err errno) {
+			tx.fail(tx.dports[i], tx.bytes[i], err == eagain)
+		})
+	} else {
+		// The port went away since the frames were queued.
+		tx.dgram.Discard()
+	}
+	p.dfdMu.RUnlock()
 	for i := range tx.dports {
 		tx.dports[i] = nil
 	}
+	tx.dport = nil
 }
 
 // transmit sends what the forwarding decisions queued. Caller must NOT
 // hold sw.mu.
 func (sw *Switch) transmit(tx *txContext) {
+	if len(tx.items) > 2 {
+		// Group by port, keeping each port's order: a flood's copies
+		// for one port then go out in one sendmmsg.
+		sort.SliceStable(tx.items, func(i, j int) bool { return tx.items[i].p.ID < tx.items[j].p.ID })
+	}
 	for i := range tx.items {
 		it := &tx.items[i]
 		it.p.tr.send(tx, it.p, it.frame)

@@ -67,7 +67,7 @@ func pingStats(t *testing.T, out, tag string) (received int, maxMS float64) {
 
 // Two UML 6.1 guests ping through our switch while both of its readers
 // stall: the capture FIFO's tcpdump is SIGSTOPped and stdout is a pipe
-// nobody reads, with a third port (the load generator) sending 6000
+// nobody reads, with a third port (the load generator) sending 12000
 // 1400-byte frames from fresh sources, far more capture and status output
 // than the pipes and queues hold. The pings get through, management
 // answers and counts the drops, ports names each guest by umid and pid;
@@ -131,7 +131,7 @@ func TestE2EStalledReadersWhileGuestsPing(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer gen.Close()
-	for j := 0; j < 6000; j++ {
+	for j := 0; j < 12000; j++ {
 		if err := gen.SendTo(swload.Frame([6]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, swload.MAC(3, j), 0x88b5, 1400)); err != nil {
 			t.Fatal(err)
 		}
