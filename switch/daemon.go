@@ -533,11 +533,19 @@ func (d *daemon) dataLoop() error {
 	tx := newTxContext(batchSize * 4)
 	events := make([]unix.EpollEvent, 128)
 	ready := make([]*Port, 0, len(events))
+	var paused []*Port
 	sw := d.sw
 	for {
-		n, err := epollWaitRaw(d.epfd, events, 200)
+		timeout := 200
+		if len(paused) > 0 {
+			timeout = 1
+		}
+		n, err := epollWaitRaw(d.epfd, events, timeout)
 		if d.closing.Load() {
 			return nil
+		}
+		if len(paused) > 0 {
+			paused = d.resume(paused)
 		}
 		if err != nil {
 			if err == unix.EINTR {
@@ -557,7 +565,9 @@ func (d *daemon) dataLoop() error {
 		}
 		sw.mu.Unlock()
 		for _, p := range ready {
-			d.receivePort(p, batch, tx)
+			if d.receivePort(p, batch, tx) {
+				paused = d.pause(p, paused)
+			}
 		}
 		if shared {
 			d.receiveShared(batch, tx)
@@ -565,23 +575,25 @@ func (d *daemon) dataLoop() error {
 	}
 }
 
-// receivePort forwards up to batchSize frames from p's data socket.
-func (d *daemon) receivePort(p *Port, batch *mmsg.RecvBatch, tx *txContext) {
+// receivePort forwards up to batchSize frames from p's data socket. It
+// reports whether p is over its storm-control rate and should rest.
+func (d *daemon) receivePort(p *Port, batch *mmsg.RecvBatch, tx *txContext) (storming bool) {
 	sw := d.sw
 	p.dfdMu.RLock()
 	if p.dfd < 0 {
 		p.dfdMu.RUnlock()
-		return
+		return false
 	}
 	n, err := batch.RecvRaw(p.dfd, 0, unix.MSG_DONTWAIT)
 	p.dfdMu.RUnlock()
 	if err != nil || n == 0 {
 		// EAGAIN (raced), or the guest's socket is gone
 		// (ECONNRESET...): its control stream ends the port.
-		return
+		return false
 	}
 	sw.mu.Lock()
 	now := sw.now()
+	before := p.c.Drops[DropStorm]
 	for i := 0; i < n; i++ {
 		if batch.Truncated(i) {
 			p.c.Drops[DropOversize]++
@@ -589,8 +601,66 @@ func (d *daemon) receivePort(p *Port, batch *mmsg.RecvBatch, tx *txContext) {
 		}
 		sw.ingress(tx, p, batch.Frame(i), now)
 	}
+	storming = p.c.Drops[DropStorm] != before
+	if storming {
+		p.restUntil = now + stormRest(p.stormRate)
+	}
 	sw.mu.Unlock()
 	sw.transmit(tx)
+	return storming
+}
+
+// stormRest is how long a port that went over its storm-control rate is
+// not read: until its bucket holds a few frames again. Its frames wait in
+// its own queue meanwhile, and when that is full its sender waits (or
+// drops), instead of the switch spending a core receiving frames only to
+// drop them — CPU the other guests need, on a small host.
+func stormRest(rate int) int64 {
+	if rate <= 0 {
+		return 0
+	}
+	d := int64(8) * int64(time.Second) / int64(rate)
+	return min(max(d, int64(time.Millisecond)), int64(50*time.Millisecond))
+}
+
+// pause takes p out of the epoll set until its rest is over.
+func (d *daemon) pause(p *Port, paused []*Port) []*Port {
+	p.dfdMu.RLock()
+	defer p.dfdMu.RUnlock()
+	if p.dfd < 0 || p.resting {
+		return paused
+	}
+	if unix.EpollCtl(d.epfd, unix.EPOLL_CTL_MOD, p.dfd, &unix.EpollEvent{Events: 0, Fd: p.dtoken}) != nil {
+		return paused
+	}
+	p.resting = true
+	return append(paused, p)
+}
+
+// resume puts back the paused ports whose rest is over and returns the
+// others.
+func (d *daemon) resume(paused []*Port) []*Port {
+	now := d.sw.now()
+	kept := paused[:0]
+	for _, p := range paused {
+		d.sw.mu.Lock()
+		until := p.restUntil
+		d.sw.mu.Unlock()
+		if now < until {
+			kept = append(kept, p)
+			continue
+		}
+		p.dfdMu.RLock()
+		if p.dfd >= 0 {
+			_ = unix.EpollCtl(d.epfd, unix.EPOLL_CTL_MOD, p.dfd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: p.dtoken})
+		}
+		p.dfdMu.RUnlock()
+		p.resting = false
+	}
+	for i := len(kept); i < len(paused); i++ {
+		paused[i] = nil
+	}
+	return kept
 }
 
 // receiveShared forwards a batch from the shared data socket, where each

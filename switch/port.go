@@ -105,15 +105,19 @@ type Port struct {
 	// daemon ports: the port's own data socket (-1 once closed), held
 	// (read-locked) by whoever sends or receives on it so that it is
 	// never closed, and its number reused, under them; its epoll token.
-	dfdMu   sync.RWMutex
-	dfd     int
-	dtoken  int32
-	conn    io.Closer // daemon ports: the control connection
-	removed bool
-	failure error // why the transport gave up on the port, if it did
-	down    bool
-	macs    int   // entries in the MAC table pointing here
-	macHead int32 // first of them (macTable's per-port list)
+	dfdMu  sync.RWMutex
+	dfd    int
+	dtoken int32
+	// restUntil (under the switch lock) and resting (the data loop's
+	// own): a port over its storm-control rate is not read for a while.
+	restUntil int64
+	resting   bool
+	conn      io.Closer // daemon ports: the control connection
+	removed   bool
+	failure   error // why the transport gave up on the port, if it did
+	down      bool
+	macs      int   // entries in the MAC table pointing here
+	macHead   int32 // first of them (macTable's per-port list)
 	// Port security: at most maxMACs learned addresses (0: no bound).
 	maxMACs   int
 	macAction SecurityAction

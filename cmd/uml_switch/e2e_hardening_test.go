@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -63,6 +64,24 @@ func pingStats(t *testing.T, out, tag string) (received int, maxMS float64) {
 		maxMS, _ = strconv.ParseFloat(r[1], 64)
 	}
 	return received, maxMS
+}
+
+// pingP99 is the 99th percentile of the round trips ping printed in a
+// section, in ms.
+func pingP99(t *testing.T, out, tag string) float64 {
+	t.Helper()
+	i := strings.Index(out, tag+"-BEGIN")
+	j := strings.Index(out, tag+"-END")
+	var rtts []float64
+	for _, m := range regexp.MustCompile(`time=([\d.]+) ms`).FindAllStringSubmatch(out[i:j], -1) {
+		v, _ := strconv.ParseFloat(m[1], 64)
+		rtts = append(rtts, v)
+	}
+	if len(rtts) == 0 {
+		t.Fatalf("%s: no round trips", tag)
+	}
+	sort.Float64s(rtts)
+	return rtts[len(rtts)*99/100]
 }
 
 // Two UML 6.1 guests ping through our switch while both of its readers
@@ -224,9 +243,9 @@ func tail(s string, n int) string {
 
 // A MAC flood (fresh random sources to unknown destinations, as fast as
 // the switch takes them: what macof does) from a third port while two UML
-// guests ping: the pings keep >= 95% of their replies, the worst round trip
-// stays within 5x of the same switch's without the flood (plus 5 ms for a
-// busy two-core host), and the switch's memory stays bounded.
+// guests ping: the pings keep >= 95% of their replies, their p99 round trip
+// stays within 5x of the same switch's without the flood, and the switch's
+// memory stays bounded.
 func TestE2EMACFloodWhileGuestsPing(t *testing.T) {
 	b := testbed.Get(t)
 	ours := b.Tool(t, "uml_switch")
@@ -247,11 +266,11 @@ func TestE2EMACFloodWhileGuestsPing(t *testing.T) {
 		Script: "ip addr add 10.0.8.2/24 dev eth0 && ip link set eth0 up\necho PEER-UP\n" + wait("end")})
 	pinger := b.Boot(t, testbed.GuestConfig{Timeout: 170 * time.Second, Args: []string{"eth0=daemon,,unix," + ctl},
 		Script: "ip addr add 10.0.8.1/24 dev eth0 && ip link set eth0 up\nping -c 3 -i 0.2 -W 5 10.0.8.2 && echo PINGER-UP\n" +
-			"echo BASE-BEGIN; ping -c 50 -i 0.1 -W 1 10.0.8.2; echo BASE-END\n" +
-			wait("flooding") + "echo FLOOD-BEGIN; ping -c 100 -i 0.1 -W 1 10.0.8.2; echo FLOOD-END\n" + wait("end")})
+			"echo BASE-BEGIN; ping -c 200 -i 0.05 -W 1 10.0.8.2; echo BASE-END\n" +
+			wait("flooding") + "echo FLOOD-BEGIN; ping -c 200 -i 0.05 -W 1 10.0.8.2; echo FLOOD-END\n" + wait("end")})
 	peer.WaitFor("PEER-UP", 60*time.Second)
 	out := pinger.WaitFor("BASE-END", 60*time.Second)
-	_, baseMax := pingStats(t, out, "BASE")
+	baseP99 := pingP99(t, out, "BASE")
 
 	flooder, err := swload.Dial(ctl, 3, "")
 	if err != nil {
@@ -270,18 +289,21 @@ func TestE2EMACFloodWhileGuestsPing(t *testing.T) {
 	rss := vmRSS(t, sw.Cmd.Process.Pid)
 	close(stop)
 	n := <-sent
-	got, floodMax := pingStats(t, out, "FLOOD")
+	got, _ := pingStats(t, out, "FLOOD")
+	floodP99 := pingP99(t, out, "FLOOD")
 	st, _ := testbed.Run(ctlTool, mgmt, "stats")
-	t.Logf("flood of %d frames; pings: baseline max %.2f ms, under flood %d/100 answered, max %.2f ms; switch RSS %d kB\n%s",
-		n, baseMax, got, floodMax, rss, st)
+	t.Logf("flood of %d frames; pings: p99 %.2f ms without the flood, %.2f ms with it, %d/200 answered; switch RSS %d kB\n%s",
+		n, baseP99, floodP99, got, rss, st)
 	if n < 10000 {
 		t.Errorf("the flooder sent only %d frames", n)
 	}
-	if got < 95 {
-		t.Errorf("under the flood, %d of 100 pings answered", got)
+	if got < 190 {
+		t.Errorf("under the flood, %d of 200 pings answered", got)
 	}
-	if floodMax > 5*baseMax+5 {
-		t.Errorf("worst round trip %.2f ms under the flood, %.2f ms without", floodMax, baseMax)
+	// A floor of 1 ms under the baseline: on a busy two-core host a
+	// guest's round trip alone varies by that much.
+	if floodP99 > 5*max(baseP99, 1) {
+		t.Errorf("p99 round trip %.2f ms under the flood, %.2f ms without", floodP99, baseP99)
 	}
 	if rss > 256<<10 {
 		t.Errorf("switch RSS %d kB under the flood", rss)
