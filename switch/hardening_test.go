@@ -530,7 +530,7 @@ func netDial(network, path string) (io.ReadWriteCloser, error) {
 // One port floods fresh random sources to unknown destinations (macof)
 // as fast as the switch takes them; two other ports' closed-loop ping-pong
 // keeps >= 95% of its replies and a p99 round trip within 5x of the same
-// switch's without the flood, and the flood is counted as evictions.
+// switch's without the flood.
 func TestMACFloodFairness(t *testing.T) {
 	if testing.Short() {
 		t.Skip("timing test")
@@ -570,8 +570,13 @@ func TestMACFloodFairness(t *testing.T) {
 	for _, p := range sw.Ports() {
 		t.Logf("port %d: rx %d tx %d drops %v", p.ID, p.Counters.RxFrames, p.Counters.TxFrames, p.Counters.Drops)
 	}
-	if n < 10000 {
-		t.Fatalf("the flooder sent only %d frames", n)
+	// The flooder is held back to its storm-control rate (its queue
+	// fills while the switch rests from it), but it did flood.
+	if n < 2000 || st.MACs < 1000 {
+		t.Fatalf("the flooder sent only %d frames, %d addresses learned", n, st.MACs)
+	}
+	if sw.Ports()[2].Counters.Drop(vswitch.DropStorm) == 0 {
+		t.Errorf("no storm drops on the flooding port")
 	}
 	if lost := float64(under.Lost) / float64(under.Samples+under.Lost); lost > 0.05 {
 		t.Errorf("%.1f%% of round trips lost under the flood", lost*100)

@@ -17,7 +17,7 @@ import (
 
 // portListener accepts connections on a Unix socket and makes each one a
 // port: SOCK_SEQPACKET for UML's vector "bess" transport (one frame per
-// packet, PROTOCOLS.md §2), SOCK_STREAM for QEMU's -netdev stream (each
+// packet, as the UML kernel's vector driver speaks it), SOCK_STREAM for QEMU's -netdev stream (each
 // frame after a 4-byte big-endian length).
 type portListener struct {
 	sw   *Switch

@@ -22,7 +22,7 @@ type packetPort struct {
 	port *Port
 }
 
-// AddTap attaches the tap device name as a port (PROTOCOLS.md §6): an
+// AddTap attaches the tap device name as a port (IFF_TAP|IFF_NO_PI): an
 // existing tap is opened, a missing one created non-persistent (needs
 // CAP_NET_ADMIN). Unlike the C switch, failure is an error.
 func (sw *Switch) AddTap(name string) (*Port, error) {

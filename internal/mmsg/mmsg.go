@@ -4,7 +4,8 @@
 // golang.org/x/sys/unix v0.30.0 has neither the struct mmsghdr type nor
 // wrappers for the two calls, so both are defined here. Addresses stay raw
 // because UML binds its data socket to a 110-byte abstract sockaddr_un whose
-// name holds binary pid/time bytes, NULs included (PROTOCOLS.md §1): Go's
+// name holds binary pid/time bytes, NULs included (arch/um/drivers/
+// daemon_user.c): Go's
 // address decoding would cut such a name at its first NUL, and a reply must
 // go to exactly the bytes and length the peer bound.
 package mmsg
