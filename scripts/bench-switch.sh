@@ -20,15 +20,15 @@
 # each is reported. ROUNDS and DURATION override the defaults. Exits 0 unless
 # something could not run at all; missed targets are reported, not fatal.
 #
-# Why a deeper queue: every port sends to the switch's one data socket, and
-# the kernel holds at most net.unix.max_dgram_qlen (10 by default) datagrams
-# there for senders it is not connected to. Past that the generator's send
-# sleeps and is woken once per datagram the switch takes, so on a small
-# machine the hand-off, not the switch, sets the rate (our switch then
-# delivers every frame sent). The second 64-port row runs both switches and
-# the generator in a network namespace of their own (abstract socket names
-# and that sysctl are per namespace) with QLEN as the limit, leaving the host
-# alone. Needs root and ip(8); without them the row reads n/a.
+# Why a deeper queue: with the C switch every port sends to its one data
+# socket, and the kernel holds at most net.unix.max_dgram_qlen (10 by
+# default) datagrams there for senders it is not connected to; past that a
+# sender sleeps and is woken with all the others for each datagram the switch
+# takes. (Ours gives every port a data socket of its own, so each queue has
+# one sender.) The third batched row runs both switches and the generator in
+# a network namespace of their own (abstract socket names and that sysctl
+# are per namespace) with QLEN as the limit, leaving the host alone. Needs
+# root and ip(8); without them the row reads n/a.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
