@@ -216,3 +216,34 @@ func TestPcapStdoutNeverRead(t *testing.T) {
 		t.Errorf("capture warning printed %d times: %q", n, errOut.String())
 	}
 }
+
+// -port-macs, -port-macs-action and -storm reach every port.
+func TestPortSecurityAndStormFlags(t *testing.T) {
+	dir := t.TempDir()
+	ctl, mgmt := filepath.Join(dir, "sw.ctl"), filepath.Join(dir, "mgmt")
+	_, errOut, stop := startRun(t, "-q", "-unix", ctl, "-mgmt", mgmt, "-port-macs", "2", "-port-macs-action", "shutdown", "-storm", "0")
+	waitForFile(t, mgmt)
+	cs, err := swload.Ports(ctl, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cs[0].Close()
+	var ports []struct {
+		MaxMACs   int    `json:"max_macs"`
+		MACAction string `json:"mac_action"`
+		StormRate int    `json:"storm_rate"`
+		State     string `json:"state"`
+	}
+	if err := json.Unmarshal([]byte(mgmtDo(t, mgmt, "ports json")[0]), &ports); err != nil {
+		t.Fatal(err)
+	}
+	if len(ports) != 1 || ports[0].MaxMACs != 2 || ports[0].MACAction != "shutdown" || ports[0].StormRate != 0 || ports[0].State != "up" {
+		t.Fatalf("ports json: %+v", ports)
+	}
+	if l := mgmtDo(t, mgmt, "ports")[1]; !strings.Contains(l, "maxmacs=2/shutdown") {
+		t.Errorf("ports: %q", l)
+	}
+	if code := stop(); code != 0 {
+		t.Errorf("exit %d: %s", code, errOut)
+	}
+}
