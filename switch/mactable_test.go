@@ -145,3 +145,23 @@ func TestMACFloodConstantCost(t *testing.T) {
 		t.Errorf("a flood frame costs %v, a known one %v", flood, steady)
 	}
 }
+
+// groupByPort groups by port and keeps each port's order.
+func TestGroupByPort(t *testing.T) {
+	ps := []*Port{{ID: 7}, {ID: 5}, {ID: 6}}
+	var items []txItem
+	for i := 0; i < 30; i++ {
+		items = append(items, txItem{p: ps[i%3], frame: []byte{byte(i)}})
+	}
+	groupByPort(items)
+	last := map[int]int{}
+	for i, it := range items {
+		if i > 0 && it.p.ID < items[i-1].p.ID {
+			t.Fatalf("not grouped at %d", i)
+		}
+		if v, ok := last[it.p.ID]; ok && int(it.frame[0]) < v {
+			t.Fatalf("port %d's order changed", it.p.ID)
+		}
+		last[it.p.ID] = int(it.frame[0])
+	}
+}

@@ -1,8 +1,6 @@
 package vswitch
 
 import (
-	"sort"
-
 	"github.com/umlutils/umlutils/internal/mmsg"
 )
 
@@ -70,11 +68,7 @@ func (tx *txContext) flushDgram() {
 // transmit sends what the forwarding decisions queued. Caller must NOT
 // hold sw.mu.
 func (sw *Switch) transmit(tx *txContext) {
-	if len(tx.items) > 2 {
-		// Group by port, keeping each port's order: a flood's copies
-		// for one port then go out in one sendmmsg.
-		sort.SliceStable(tx.items, func(i, j int) bool { return tx.items[i].p.ID < tx.items[j].p.ID })
-	}
+	groupByPort(tx.items)
 	for i := range tx.items {
 		it := &tx.items[i]
 		it.p.tr.send(tx, it.p, it.frame)
@@ -96,5 +90,17 @@ func (sw *Switch) transmit(tx *txContext) {
 			tx.fails[i] = txFail{}
 		}
 		tx.fails = tx.fails[:0]
+	}
+}
+
+// groupByPort orders items by port, keeping each port's frames in order,
+// so that a port's frames go out in one sendmmsg. Batches are short and
+// mostly grouped already (unicast from one sender to one port): an
+// insertion sort does no work then, and allocates nothing.
+func groupByPort(items []txItem) {
+	for i := 1; i < len(items); i++ {
+		for j := i; j > 0 && items[j].p.ID < items[j-1].p.ID; j-- {
+			items[j], items[j-1] = items[j-1], items[j]
+		}
 	}
 }
