@@ -11,9 +11,11 @@ import (
 	"os"
 	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -29,10 +31,12 @@ const (
 	// net.unix.max_dgram_qlen (10) keeps real batches small; a larger
 	// array costs nothing but memory.
 	batchSize = 32
-	// dataSockBuf is SO_SNDBUF/SO_RCVBUF for the data socket: a datagram
-	// stays charged to the sender's buffer until the peer reads it, so a
-	// slow peer must not be able to use up what the others need.
+	// dataSockBuf is SO_SNDBUF/SO_RCVBUF for the shared data socket and
+	// portSockBuf for each port's: a datagram stays charged to the
+	// sender's buffer until the peer reads it; per port, a slow peer can
+	// only use up its own.
 	dataSockBuf = 4 << 20
+	portSockBuf = 2 << 20
 	// requestTimeout bounds how long a fresh control connection may take
 	// to send its request (a UML sends it at once).
 	requestTimeout = 5 * time.Second
@@ -72,14 +76,45 @@ type daemon struct {
 	loopDone chan struct{}
 	dataAddr [SizeofSockaddrUnix]byte // raw, as sent in replies
 	byAddr   map[string]*Port         // under sw.mu
+	// epfd watches the shared and every port's data socket; byToken
+	// finds a port by its epoll token (under sw.mu).
+	epfd      int
+	byToken   map[int32]*Port
+	nextToken atomic.Int32
+	// conns are the control connections being served; close ends them
+	// all, so no handshake outlives Run.
+	connMu    sync.Mutex
+	conns     map[*net.UnixConn]struct{}
+	shutting  bool
+	ctlClosed bool
+	shutDown  bool // the data socket is shut down (close)
+	released  bool // and closed (release)
+}
+
+// track records a control connection; false once the daemon is closing.
+func (d *daemon) track(c *net.UnixConn) bool {
+	d.connMu.Lock()
+	defer d.connMu.Unlock()
+	if d.shutting {
+		return false
+	}
+	d.conns[c] = struct{}{}
+	return true
+}
+
+func (d *daemon) untrack(c *net.UnixConn) {
+	d.connMu.Lock()
+	delete(d.conns, c)
+	d.connMu.Unlock()
 }
 
 // ListenDaemon creates the control socket (replacing a stale one nobody
 // listens on; one in use is a *SocketInUseError) and the data socket.
 func (sw *Switch) ListenDaemon(cfg DaemonConfig) error {
-	d := &daemon{sw: sw, cfg: cfg, byAddr: map[string]*Port{}, dataFD: -1, loopDone: make(chan struct{})}
+	d := &daemon{sw: sw, cfg: cfg, byAddr: map[string]*Port{}, byToken: map[int32]*Port{}, dataFD: -1, epfd: -1, loopDone: make(chan struct{}), conns: map[*net.UnixConn]struct{}{}}
 	if err := d.listen(); err != nil {
 		d.close()
+		d.release()
 		return err
 	}
 	sw.mu.Lock()
@@ -175,15 +210,15 @@ func (d *daemon) listen() error {
 	if err := mmsg.Bind(fd, d.dataAddr[:]); err != nil {
 		return fmt.Errorf("data socket %s: %w", d.peerName(d.dataAddr[:]), err)
 	}
-	if os.Geteuid() == 0 {
-		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, dataSockBuf)
-		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, dataSockBuf)
-	} else {
-		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, dataSockBuf)
-		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, dataSockBuf)
+	setBufs(fd, dataSockBuf)
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return fmt.Errorf("data socket: epoll: %w", err)
 	}
-	// Wake the blocking receiver now and then so it sees shutdown.
-	_ = unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &unix.Timeval{Usec: 200000})
+	d.epfd = epfd
+	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, fd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: sharedToken}); err != nil {
+		return fmt.Errorf("data socket: epoll: %w", err)
+	}
 	return nil
 }
 
@@ -214,25 +249,58 @@ func (d *daemon) peerName(raw []byte) string {
 
 func (d *daemon) close() error {
 	var err error
-	if d.ctl != nil {
+	if d.ctl != nil && !d.ctlClosed {
+		// d.ctl itself stays: serve's accept loop reads it.
+		d.ctlClosed = true
 		err = d.ctl.Close() // removes the socket file (net unlinks on close)
-		d.ctl = nil
 	}
+	d.connMu.Lock()
+	d.shutting = true
+	for c := range d.conns {
+		c.Close()
+	}
+	d.connMu.Unlock()
 	d.closing.Store(true)
-	if d.dataFD >= 0 {
-		// Close only once the receiving thread is out of recvmmsg, so the
-		// descriptor number cannot be reused under it.
+	if d.dataFD >= 0 && !d.shutDown {
+		// Shutting the socket down ends the receiving thread's
+		// recvmmsg; other forwarders may still send on it (and fail)
+		// until release closes it, once Run has stopped them, so the
+		// descriptor number cannot be reused under anyone.
+		d.shutDown = true
 		_ = unix.Shutdown(d.dataFD, unix.SHUT_RDWR)
 		if d.started.Load() {
 			<-d.loopDone
 		}
-		_ = unix.Close(d.dataFD)
 	}
-	d.dataFD = -1
 	if d.cfg.Data != "" {
 		_ = os.Remove(d.cfg.Data)
 	}
 	return err
+}
+
+// setBufs sets a socket's send and receive buffers, beyond the system's
+// maximum when we may.
+func setBufs(fd, n int) {
+	if os.Geteuid() == 0 {
+		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, n)
+		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, n)
+	} else {
+		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, n)
+		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, n)
+	}
+}
+
+// release closes the data socket; Run calls it once nothing forwards.
+func (d *daemon) release() {
+	if !d.released {
+		d.released = true
+		if d.dataFD >= 0 {
+			_ = unix.Close(d.dataFD)
+		}
+		if d.epfd >= 0 {
+			_ = unix.Close(d.epfd)
+		}
+	}
 }
 
 func (d *daemon) serve(ctx context.Context) error {
@@ -255,7 +323,10 @@ func (d *daemon) serve(ctx context.Context) error {
 			acceptErr = fmt.Errorf("control socket %s: %w", d.cfg.Control, err)
 			break
 		}
-		go d.handleControl(c)
+		if !d.track(c) || !d.sw.spawn(func() { d.handleControl(c) }) {
+			d.untrack(c)
+			c.Close()
+		}
 	}
 	if acceptErr != nil {
 		return acceptErr
@@ -267,6 +338,7 @@ func (d *daemon) serve(ctx context.Context) error {
 // handleControl reads one request, makes a port and then watches the
 // control stream: the port lives as long as the stream.
 func (d *daemon) handleControl(c *net.UnixConn) {
+	defer d.untrack(c)
 	defer c.Close()
 	// The id is held from accept on, as the C switch's descriptor is; the
 	// port takes it over, and removing the port frees it.
@@ -279,26 +351,42 @@ func (d *daemon) handleControl(c *net.UnixConn) {
 	}
 	if err != nil {
 		d.sw.releaseID(id)
-		d.sw.event(Event{Kind: RequestRejected, Port: -1, Err: err})
+		d.sw.event(queuedEvent{kind: RequestRejected, port: -1, err: err})
 		return
 	}
 	slack := MaxRequestLen - n
 	p := &Port{ID: id, Kind: "daemon", Peer: d.peerName(req.Sock[:]), tr: d, conn: c,
-		key: string(sockKey(req.Sock[:])), sendAddr: append([]byte(nil), req.Sock[:]...)}
+		key: string(sockKey(req.Sock[:])), sendAddr: append([]byte(nil), req.Sock[:]...), dfd: -1}
+	identify(p, c, req.Sock[:])
+	addr, err := d.openPortSocket(p)
+	if err != nil {
+		d.sw.releaseID(id)
+		d.sw.event(queuedEvent{kind: RequestRejected, port: -1, err: err})
+		return
+	}
 	// Register before replying: the UML may send its first frame as soon
 	// as it has the reply.
-	d.sw.addPort(p)
+	if err := d.sw.addPort(p); err != nil {
+		d.closePortSocket(p)
+		return
+	}
 	d.sw.mu.Lock()
 	old := d.byAddr[p.key]
 	d.byAddr[p.key] = p
+	d.byToken[p.dtoken] = p
 	d.sw.mu.Unlock()
 	if old != nil {
 		// The same data socket registered again: the newer request wins.
 		d.sw.removePort(old, true)
 	}
+	if err := unix.EpollCtl(d.epfd, unix.EPOLL_CTL_ADD, p.dfd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: p.dtoken}); err != nil {
+		d.sw.event(queuedEvent{kind: RequestRejected, port: -1, err: fmt.Errorf("data socket: epoll: %w", err)})
+		d.forget(p)
+		return
+	}
 	if req.Version != 0 {
-		if _, err := c.Write(d.dataAddr[:]); err != nil {
-			d.sw.event(Event{Kind: RequestRejected, Port: -1, Err: fmt.Errorf("replying: %w", err)})
+		if _, err := c.Write(addr); err != nil {
+			d.sw.event(queuedEvent{kind: RequestRejected, port: -1, err: fmt.Errorf("replying: %w", err)})
 			d.forget(p)
 			return
 		}
@@ -329,6 +417,7 @@ func (d *daemon) forget(p *Port) {
 	if d.byAddr[p.key] == p {
 		delete(d.byAddr, p.key)
 	}
+	delete(d.byToken, p.dtoken)
 	d.sw.mu.Unlock()
 	d.sw.removePort(p, true)
 }
@@ -367,59 +456,266 @@ func readRequest(c *net.UnixConn, buf []byte) (int, error) {
 	}
 }
 
-// dataLoop receives datagrams in batches and forwards them. It blocks in
-// recvmmsg on a dedicated thread rather than going through Go's poller:
-// the socket wakes this thread directly, as poll(2) wakes the C switch,
-// which measurably cuts round-trip latency. SO_RCVTIMEO lets it notice
-// shutdown.
+// Per-port data sockets. The reply to a request names a datagram socket
+// of the switch's own for that port alone. Measured against one data
+// socket shared by all ports:
+//   - every guest sends into its own queue. With one shared queue (the
+//     kernel holds at most net.unix.max_dgram_qlen, 10, datagrams from
+//     senders the receiver is not connected to), a port flooding as fast
+//     as the switch reads kept it full, and a UML guest, whose sends do
+//     not wait, lost 62 of 100 pings to another guest;
+//   - one sender per queue: a dequeue wakes only that sender, not every
+//     guest blocked on the shared queue.
+// The sockets stay unconnected: connected to its guest, a port's queue
+// would be bounded by the guest's send buffer instead of 10 datagrams,
+// and 64 generator threads filling theirs left the switch's thread no
+// CPU on two cores (64-port rate fell to a quarter). So each frame's
+// sender is checked against the port's guest here, and sends name it.
+// The price is one sendmmsg per destination port and batch, which matters
+// for floods (bounded by storm control in switch mode) and hubs.
+// One thread waits on all of them with epoll and takes at most batchSize
+// frames from each ready port per round, so ports are served in turn
+// whatever one of them sends.
+
+// openPortSocket makes p's data socket, bound to a fresh abstract name,
+// and returns the name for the reply.
+func (d *daemon) openPortSocket(p *Port) ([]byte, error) {
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, 0)
+	if err != nil {
+		return nil, fmt.Errorf("data socket: %w", err)
+	}
+	addr := make([]byte, SizeofSockaddrUnix)
+	binary.LittleEndian.PutUint16(addr, unix.AF_UNIX)
+	var r [12]byte
+	_, _ = rand.Read(r[:])
+	copy(addr[3:], "uml_switch.")
+	copy(addr[14:], r[:])
+	if err := mmsg.Bind(fd, addr); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("data socket: %w", err)
+	}
+	// What the port's guest has not read yet is charged to this
+	// buffer. A UML reads at most net.unix.max_dgram_qlen (10) behind;
+	// a peer connected to this socket (as swload's clients are) may fall
+	// further behind, up to this.
+	setBufs(fd, portSockBuf)
+	p.dfd = fd
+	p.dtoken = d.nextToken.Add(1)
+	return addr, nil
+}
+
+// closePortSocket closes p's data socket once no one is using it.
+func (d *daemon) closePortSocket(p *Port) {
+	p.dfdMu.Lock()
+	if p.dfd >= 0 {
+		unix.Close(p.dfd) // also leaves the epoll set
+		p.dfd = -1
+	}
+	p.dfdMu.Unlock()
+}
+
+// sharedToken is the epoll token of the shared data socket (protocol 0
+// clients, which get no reply, send there).
+const sharedToken = 0
+
+// dataLoop waits for datagrams on every data socket and forwards them. It
+// blocks in epoll_wait on a dedicated thread rather than going through
+// Go's poller: the sockets wake this thread directly, as poll(2) wakes the
+// C switch, which measurably cuts round-trip latency. A timeout lets it
+// notice shutdown; shutting the shared socket down wakes it at once.
 func (d *daemon) dataLoop() error {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	fd := d.dataFD
 	batch := mmsg.NewRecvBatch(batchSize, MaxFrame+1)
 	tx := newTxContext(batchSize * 4)
+	events := make([]unix.EpollEvent, 128)
+	ready := make([]*Port, 0, len(events))
+	var paused []*Port
 	sw := d.sw
 	for {
-		n, rerr := batch.RecvRaw(fd, 0, unix.MSG_WAITFORONE)
+		timeout := 200
+		if len(paused) > 0 {
+			timeout = 1
+		}
+		n, err := epollWaitRaw(d.epfd, events, timeout)
 		if d.closing.Load() {
 			return nil
 		}
-		if rerr != nil {
-			if rerr == unix.EAGAIN || rerr == unix.EINTR || rerr == unix.ENOMEM || rerr == unix.ENOBUFS {
+		if len(paused) > 0 {
+			paused = d.resume(paused)
+		}
+		if err != nil {
+			if err == unix.EINTR {
 				continue
 			}
-			return fmt.Errorf("data socket: %w", rerr)
+			return fmt.Errorf("data sockets: epoll: %w", err)
 		}
+		ready = ready[:0]
+		shared := false
 		sw.mu.Lock()
-		now := sw.now()
-		for i := 0; i < n; i++ {
-			p := d.byAddr[string(sockKey(batch.Name(i)))]
-			if p == nil {
-				sw.unregistered++
-				continue
+		for _, ev := range events[:n] {
+			if ev.Fd == sharedToken {
+				shared = true
+			} else if p := d.byToken[ev.Fd]; p != nil {
+				ready = append(ready, p)
 			}
-			if batch.Truncated(i) {
-				p.c.Drops[DropOversize]++
-				continue
-			}
-			sw.ingress(tx, p, batch.Frame(i), now)
 		}
-		sw.endBatch(tx)
 		sw.mu.Unlock()
+		for _, p := range ready {
+			if d.receivePort(p, batch, tx) {
+				paused = d.pause(p, paused)
+			}
+		}
+		if shared {
+			d.receiveShared(batch, tx)
+		}
 	}
 }
 
-// closePort ends the port's control connection, which its handler is
-// reading: that is how Run's shutdown reaches every handler.
-func (d *daemon) closePort(p *Port) { _ = p.conn.Close() }
-
-// send queues frame for the port's UML, to exactly the address it
-// registered.
-func (d *daemon) send(tx *txContext, p *Port, frame []byte) {
-	if tx.dgram.Full() || (tx.dgram.Len() > 0 && tx.dgramFD != d.dataFD) {
-		d.sw.flush(tx)
+// receivePort forwards up to batchSize frames from p's data socket. It
+// reports whether p is over its storm-control rate and should rest.
+func (d *daemon) receivePort(p *Port, batch *mmsg.RecvBatch, tx *txContext) (storming bool) {
+	sw := d.sw
+	p.dfdMu.RLock()
+	if p.dfd < 0 {
+		p.dfdMu.RUnlock()
+		return false
 	}
-	tx.dgramFD = d.dataFD
+	n, err := batch.RecvRaw(p.dfd, 0, unix.MSG_DONTWAIT)
+	p.dfdMu.RUnlock()
+	if err != nil || n == 0 {
+		// EAGAIN (raced), or the guest's socket is gone
+		// (ECONNRESET...): its control stream ends the port.
+		return false
+	}
+	sw.mu.Lock()
+	now := sw.now()
+	before := p.c.Drops[DropStorm]
+	for i := 0; i < n; i++ {
+		if string(sockKey(batch.Name(i))) != p.key {
+			sw.unregistered++ // not the port's guest
+			continue
+		}
+		if batch.Truncated(i) {
+			p.c.Drops[DropOversize]++
+			continue
+		}
+		sw.ingress(tx, p, batch.Frame(i), now)
+	}
+	storming = p.c.Drops[DropStorm] != before
+	if storming {
+		p.restUntil = now + stormRest(p.stormRate)
+	}
+	sw.mu.Unlock()
+	sw.transmit(tx)
+	return storming
+}
+
+// stormRest is how long a port that went over its storm-control rate is
+// not read: until its bucket holds a few frames again. Its frames wait in
+// its own queue meanwhile, and when that is full its sender waits (or
+// drops), instead of the switch spending a core receiving frames only to
+// drop them — CPU the other guests need, on a small host.
+func stormRest(rate int) int64 {
+	if rate <= 0 {
+		return 0
+	}
+	d := int64(8) * int64(time.Second) / int64(rate)
+	return min(max(d, int64(time.Millisecond)), int64(50*time.Millisecond))
+}
+
+// pause takes p out of the epoll set until its rest is over.
+func (d *daemon) pause(p *Port, paused []*Port) []*Port {
+	p.dfdMu.RLock()
+	defer p.dfdMu.RUnlock()
+	if p.dfd < 0 || p.resting {
+		return paused
+	}
+	if unix.EpollCtl(d.epfd, unix.EPOLL_CTL_MOD, p.dfd, &unix.EpollEvent{Events: 0, Fd: p.dtoken}) != nil {
+		return paused
+	}
+	p.resting = true
+	return append(paused, p)
+}
+
+// resume puts back the paused ports whose rest is over and returns the
+// others.
+func (d *daemon) resume(paused []*Port) []*Port {
+	now := d.sw.now()
+	kept := paused[:0]
+	for _, p := range paused {
+		d.sw.mu.Lock()
+		until := p.restUntil
+		d.sw.mu.Unlock()
+		if now < until {
+			kept = append(kept, p)
+			continue
+		}
+		p.dfdMu.RLock()
+		if p.dfd >= 0 {
+			_ = unix.EpollCtl(d.epfd, unix.EPOLL_CTL_MOD, p.dfd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: p.dtoken})
+		}
+		p.dfdMu.RUnlock()
+		p.resting = false
+	}
+	for i := len(kept); i < len(paused); i++ {
+		paused[i] = nil
+	}
+	return kept
+}
+
+// receiveShared forwards a batch from the shared data socket, where each
+// sender is looked up by its address.
+func (d *daemon) receiveShared(batch *mmsg.RecvBatch, tx *txContext) {
+	sw := d.sw
+	n, err := batch.RecvRaw(d.dataFD, 0, unix.MSG_DONTWAIT)
+	if err != nil || n == 0 {
+		return
+	}
+	sw.mu.Lock()
+	now := sw.now()
+	for i := 0; i < n; i++ {
+		p := d.byAddr[string(sockKey(batch.Name(i)))]
+		if p == nil {
+			sw.unregistered++
+			continue
+		}
+		if batch.Truncated(i) {
+			p.c.Drops[DropOversize]++
+			continue
+		}
+		sw.ingress(tx, p, batch.Frame(i), now)
+	}
+	sw.mu.Unlock()
+	sw.transmit(tx)
+}
+
+// epollWaitRaw is epoll_wait without telling the Go scheduler (see
+// mmsg.RecvBatch.RecvRaw: the thread is dedicated, the timeout bounded,
+// and the runtime's preemption signal interrupts it with EINTR).
+func epollWaitRaw(epfd int, events []unix.EpollEvent, msec int) (int, error) {
+	r, _, e := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(epfd), uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), uintptr(msec), 0, 0)
+	if e != 0 {
+		return 0, e
+	}
+	return int(r), nil
+}
+
+// closePort ends the port's control connection, which its handler is
+// reading (that is how Run's shutdown reaches every handler), and closes
+// its data socket.
+func (d *daemon) closePort(p *Port) {
+	_ = p.conn.Close()
+	d.closePortSocket(p)
+}
+
+// send queues frame for the port's guest, from the port's own data socket
+// to exactly the address the guest registered.
+func (d *daemon) send(tx *txContext, p *Port, frame []byte) {
+	if tx.dgram.Full() || (tx.dgram.Len() > 0 && tx.dport != p) {
+		tx.flushDgram()
+	}
+	tx.dport = p
 	i := tx.dgram.Add(p.sendAddr, frame)
 	tx.dports[i] = p
 	tx.bytes[i] = len(frame)

@@ -69,7 +69,8 @@ func (h *delayHeap) Pop() any {
 }
 
 // delayLine holds copies of frames until they are due, then hands them,
-// in due order, to release on its own goroutine.
+// in due order, to release on its own goroutine (run, which the creator
+// starts).
 type delayLine struct {
 	mu      sync.Mutex
 	q       delayHeap
@@ -81,9 +82,7 @@ type delayLine struct {
 }
 
 func newDelayLine(release func([][]byte)) *delayLine {
-	dl := &delayLine{wake: make(chan struct{}, 1), stop: make(chan struct{}), release: release}
-	go dl.run()
-	return dl
+	return &delayLine{wake: make(chan struct{}, 1), stop: make(chan struct{}), release: release}
 }
 
 // add queues a copy of frame; false when the line is full.
@@ -191,12 +190,18 @@ func (sw *Switch) SetFaults(id int, dir Direction, f Faults) error {
 		return ErrNoPort
 	}
 	p.faults[dir] = f
-	if (f.Delay > 0 || f.Jitter > 0) && p.delay[dir] == nil {
+	if (f.Delay > 0 || f.Jitter > 0) && p.delay[dir] == nil && !p.removed {
+		tx := newTxContext(batchSize)
+		var dl *delayLine
 		if dir == Out {
-			p.delay[dir] = newDelayLine(func(frames [][]byte) { sw.releaseOut(p, frames) })
+			dl = newDelayLine(func(frames [][]byte) { sw.releaseOut(tx, p, frames) })
 		} else {
-			p.delay[dir] = newDelayLine(func(frames [][]byte) { sw.releaseIn(p, frames) })
+			dl = newDelayLine(func(frames [][]byte) { sw.releaseIn(tx, p, frames) })
 		}
+		if !sw.spawnLocked(dl.run) {
+			return ErrStopping
+		}
+		p.delay[dir] = dl
 	}
 	return nil
 }
@@ -209,19 +214,18 @@ func (sw *Switch) ClearPort(id int) error {
 	if p == nil {
 		return ErrNoPort
 	}
-	p.down = false
+	p.down, p.shut, p.violated = false, false, false
 	p.faults = [2]Faults{}
 	return nil
 }
 
 // releaseOut sends delayed frames to p.
-func (sw *Switch) releaseOut(p *Port, frames [][]byte) {
+func (sw *Switch) releaseOut(tx *txContext, p *Port, frames [][]byte) {
 	sw.mu.Lock()
-	defer sw.mu.Unlock()
 	if p.removed {
+		sw.mu.Unlock()
 		return
 	}
-	tx := sw.delayTx()
 	for _, f := range frames {
 		if p.down {
 			p.c.Drops[DropDown]++
@@ -229,31 +233,23 @@ func (sw *Switch) releaseOut(p *Port, frames [][]byte) {
 		}
 		p.c.TxFrames++
 		p.c.TxBytes += uint64(len(f))
-		p.tr.send(tx, p, f)
+		tx.items = append(tx.items, txItem{p: p, frame: f})
 	}
-	sw.flush(tx)
+	sw.mu.Unlock()
+	sw.transmit(tx)
 }
 
 // releaseIn forwards delayed frames that arrived from p.
-func (sw *Switch) releaseIn(p *Port, frames [][]byte) {
+func (sw *Switch) releaseIn(tx *txContext, p *Port, frames [][]byte) {
 	sw.mu.Lock()
-	defer sw.mu.Unlock()
 	if p.removed {
+		sw.mu.Unlock()
 		return
 	}
-	tx := sw.delayTx()
 	now := sw.now()
 	for _, f := range frames {
 		sw.forward(tx, p, f, now)
 	}
-	sw.endBatch(tx)
-}
-
-// delayTx is the output batch delay lines share; they send under sw.mu,
-// one at a time. Caller holds sw.mu.
-func (sw *Switch) delayTx() *txContext {
-	if sw.dtx == nil {
-		sw.dtx = newTxContext(batchSize * 4)
-	}
-	return sw.dtx
+	sw.mu.Unlock()
+	sw.transmit(tx)
 }

@@ -12,6 +12,7 @@ import (
 // a long delay must not pile up a gigabyte.
 func TestDelayLineBoundedInBytes(t *testing.T) {
 	dl := newDelayLine(func([][]byte) {})
+	go dl.run()
 	defer dl.close()
 	frame := make([]byte, 65535)
 	due := time.Now().Add(time.Minute)
@@ -38,6 +39,7 @@ func TestDelayLineReleasesBudget(t *testing.T) {
 			got <- 1
 		}
 	})
+	go dl.run()
 	defer dl.close()
 	frame := make([]byte, 65535)
 	for round := 0; round < 3; round++ {

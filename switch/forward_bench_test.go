@@ -34,6 +34,7 @@ func BenchmarkForward(b *testing.B) {
 					copy(f, []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff})
 					copy(f[6:], mac(i, j))
 					sw.ingress(tx, ps[i], f, sw.now()) // learn
+					sw.transmit(tx)
 					g := make([]byte, 64)
 					copy(g, mac((i^1)%ports, j))
 					copy(g[6:], mac(i, j))
@@ -46,6 +47,7 @@ func BenchmarkForward(b *testing.B) {
 			for n := 0; n < b.N; n++ {
 				k := n % len(frames)
 				sw.ingress(tx, ps[k/hosts], frames[k], now)
+				sw.transmit(tx)
 			}
 		})
 	}

@@ -66,6 +66,9 @@ func (pl *portListener) serve(ctx context.Context) error {
 		if ra, ok := c.RemoteAddr().(*net.UnixAddr); ok && ra != nil && ra.Name != "" && ra.Name != "@" {
 			peer = pl.kind + ":" + ra.Name
 		}
+		var who Port
+		who.Peer = peer
+		identifyConn(&who, c, pl.kind)
 		if pl.kind == "bess" {
 			// Take the descriptor over as a packet port (one frame
 			// per read and write, like a tap).
@@ -81,10 +84,10 @@ func (pl *portListener) serve(ctx context.Context) error {
 				unix.Close(fd)
 				continue
 			}
-			_, _ = pl.sw.AddPacketPort("bess", peer, os.NewFile(uintptr(fd), peer))
+			_, _ = pl.sw.addPacketPort("bess", os.NewFile(uintptr(fd), peer), &who)
 			continue
 		}
-		pl.sw.addStreamPort(c, peer)
+		pl.sw.addStreamPort(c, &who)
 	}
 }
 
@@ -104,21 +107,31 @@ type streamPort struct {
 // maxStreamPending bounds the bytes queued for one stream peer.
 const maxStreamPending = 1 << 20
 
-func (sw *Switch) addStreamPort(c *net.UnixConn, peer string) {
+func (sw *Switch) addStreamPort(c *net.UnixConn, who *Port) {
 	id := sw.reserveID()
 	sp := &streamPort{sw: sw, c: c, kick: make(chan struct{}, 1), done: make(chan struct{})}
-	p := &Port{ID: id, Kind: "stream", Peer: peer, tr: sp}
+	p := &Port{ID: id, Kind: "stream", Peer: who.Peer, PeerPID: who.PeerPID, UMID: who.UMID, PeerAddr: who.PeerAddr, tr: sp}
 	sp.port = p
-	sw.addPort(p)
-	go sp.writer()
-	go sp.reader()
+	if err := sw.addPort(p); err != nil {
+		c.Close()
+		return
+	}
+	sw.mu.Lock()
+	ok := sw.spawnLocked(sp.writer) && sw.spawnLocked(sp.reader)
+	sw.mu.Unlock()
+	if !ok {
+		// Stopping: the port was added and is removed with the others,
+		// which closes c and so ends a writer that did start.
+		close(sp.done)
+		c.Close()
+	}
 }
 
 func (sp *streamPort) send(tx *txContext, p *Port, frame []byte) {
 	sp.mu.Lock()
 	if len(sp.pending)+4+len(frame) > maxStreamPending {
 		sp.mu.Unlock()
-		p.txFailed(len(frame), true)
+		tx.fail(p, len(frame), true)
 		return
 	}
 	sp.pending = binary.BigEndian.AppendUint32(sp.pending, uint32(len(frame)))
@@ -178,11 +191,8 @@ func (sp *streamPort) reader() {
 		}
 		sw.mu.Lock()
 		sw.ingress(tx, sp.port, frame[:n], sw.now())
-		if br.Buffered() < 4 {
-			sw.endBatch(tx)
-		} else {
-			sw.flush(tx) // more frames are waiting: keep capture buffered
-		}
 		sw.mu.Unlock()
+		// frame is reused for the next one: send now.
+		sw.transmit(tx)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -27,6 +28,10 @@ import (
 //	port N loss PCT [in]              drop PCT% of frames to (from) port N
 //	port N delay MS [JITTER_MS] [in]  delay frames to (from) port N
 //	port N clear                      remove faults, bring the port up
+//	port N maxmacs M [drop|shutdown]  port security: at most M learned
+//	                                  addresses (0: no bound)
+//	port N storm RATE                 at most RATE flooded frames/s from
+//	                                  port N (0: no bound)
 //	hub on|off
 //	pcap start FILE | pcap stop       FILE relative to the switch's directory
 //	help
@@ -79,7 +84,10 @@ func (sw *Switch) Command(line string) ([]string, error) {
 			return jsonLine(st)
 		}
 		return []string{fmt.Sprintf("ports %d", st.Ports), fmt.Sprintf("macs %d", st.MACs),
-			fmt.Sprintf("hub %s", onOff(st.Hub)), fmt.Sprintf("unregistered_drops %d", st.Unregistered)}, nil
+			fmt.Sprintf("hub %s", onOff(st.Hub)), fmt.Sprintf("unregistered_drops %d", st.Unregistered),
+			fmt.Sprintf("mac_table_size %d", st.MACTableSize), fmt.Sprintf("mac_evictions %d", st.MACEvictions),
+			fmt.Sprintf("capture_drops %d", st.CaptureDrops), fmt.Sprintf("event_drops %d", st.EventDrops),
+			fmt.Sprintf("status_drops %d", st.StatusDrops)}, nil
 	case "hub":
 		if len(f) != 2 || (f[1] != "on" && f[1] != "off") {
 			return nil, cmdErr("usage: hub on|off")
@@ -87,7 +95,7 @@ func (sw *Switch) Command(line string) ([]string, error) {
 		sw.SetHub(f[1] == "on")
 		return nil, nil
 	case "pcap":
-		return nil, sw.pcapCommand(f[1:])
+		return sw.pcapCommand(f[1:])
 	case "port":
 		return nil, sw.portCommand(f[1:])
 	}
@@ -102,6 +110,8 @@ port N up|down
 port N loss PCT [in]
 port N delay MS [JITTER_MS] [in]
 port N clear
+port N maxmacs M [drop|shutdown]
+port N storm RATE
 hub on|off
 pcap start FILE | pcap stop`
 
@@ -137,6 +147,14 @@ type portJSON struct {
 	JitterOut float64           `json:"jitter_out_ms"`
 	DelayIn   float64           `json:"delay_in_ms"`
 	JitterIn  float64           `json:"jitter_in_ms"`
+	// Added with port security and peer identification.
+	State     string `json:"state"` // up, down, shutdown
+	MaxMACs   int    `json:"max_macs"`
+	MACAction string `json:"mac_action"`
+	StormRate int    `json:"storm_rate"` // flooded frames/s, 0: no bound
+	PeerPID   int    `json:"peer_pid,omitempty"`
+	UMID      string `json:"umid,omitempty"`
+	PeerAddr  string `json:"peer_addr,omitempty"`
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
@@ -154,7 +172,9 @@ func (sw *Switch) portsReply(asJSON bool) ([]string, error) {
 				RxFrames: p.Counters.RxFrames, RxBytes: p.Counters.RxBytes,
 				TxFrames: p.Counters.TxFrames, TxBytes: p.Counters.TxBytes, Drops: drops,
 				LossOut: p.Out.Loss * 100, LossIn: p.In.Loss * 100,
-				DelayOut: ms(p.Out.Delay), JitterOut: ms(p.Out.Jitter), DelayIn: ms(p.In.Delay), JitterIn: ms(p.In.Jitter)})
+				DelayOut: ms(p.Out.Delay), JitterOut: ms(p.Out.Jitter), DelayIn: ms(p.In.Delay), JitterIn: ms(p.In.Jitter),
+				State: p.State(), MaxMACs: p.MaxMACs, MACAction: p.MACAction.String(), StormRate: max(p.StormRate, 0),
+				PeerPID: p.PeerPID, UMID: p.UMID, PeerAddr: p.PeerAddr})
 		}
 		return jsonLine(out)
 	}
@@ -181,13 +201,16 @@ func (sw *Switch) portsReply(asJSON bool) ([]string, error) {
 				faults = append(faults, fmt.Sprintf("delay_%s=%gms+%gms", d.dir, ms(d.f.Delay), ms(d.f.Jitter)))
 			}
 		}
+		if p.MaxMACs > 0 {
+			faults = append(faults, fmt.Sprintf("maxmacs=%d/%s", p.MaxMACs, p.MACAction))
+		}
+		if p.StormRate != sw.cfg.StormRate {
+			faults = append(faults, fmt.Sprintf("storm=%d", max(p.StormRate, 0)))
+		}
 		if len(faults) == 0 {
 			faults = []string{"-"}
 		}
-		state := "up"
-		if !p.Up {
-			state = "down"
-		}
+		state := p.State()
 		lines = append(lines, fmt.Sprintf("%d %s %s %d %d %d %d %d %s %s %s", p.ID, p.Kind, state, p.MACs,
 			p.Counters.RxFrames, p.Counters.RxBytes, p.Counters.TxFrames, p.Counters.TxBytes,
 			strings.Join(drops, ","), strings.Join(faults, ","), p.Peer))
@@ -217,7 +240,7 @@ func (sw *Switch) macsReply(asJSON bool) ([]string, error) {
 }
 
 func (sw *Switch) portCommand(f []string) error {
-	const usage = "usage: port N up|down|clear|loss PCT [in]|delay MS [JITTER_MS] [in]"
+	const usage = "usage: port N up|down|clear|loss PCT [in]|delay MS [JITTER_MS] [in]|maxmacs M [drop|shutdown]|storm RATE"
 	if len(f) < 2 {
 		return cmdErr(usage)
 	}
@@ -250,6 +273,32 @@ func (sw *Switch) portCommand(f []string) error {
 			return cmdErr(usage)
 		}
 		return noPort(sw.ClearPort(id))
+	case "maxmacs":
+		if dir == In || len(f) < 3 || len(f) > 4 {
+			return cmdErr("usage: port N maxmacs M [drop|shutdown]")
+		}
+		n, err := strconv.ParseUint(f[2], 10, 31)
+		if err != nil {
+			return cmdErr("maxmacs %q: not a number of addresses", f[2])
+		}
+		action := sw.cfg.PortMACAction
+		if len(f) == 4 {
+			a, ok := ParseSecurityAction(f[3])
+			if !ok {
+				return cmdErr("maxmacs action %q: not drop or shutdown", f[3])
+			}
+			action = a
+		}
+		return noPort(sw.SetPortMACs(id, int(n), action))
+	case "storm":
+		if dir == In || len(f) != 3 {
+			return cmdErr("usage: port N storm RATE")
+		}
+		n, err := strconv.ParseUint(f[2], 10, 31)
+		if err != nil {
+			return cmdErr("storm %q: not a number of frames per second", f[2])
+		}
+		return noPort(sw.SetPortStorm(id, int(n)))
 	case "loss":
 		if len(args) != 1 {
 			return cmdErr("usage: port N loss PCT [in]")
@@ -296,33 +345,42 @@ func (sw *Switch) faultsOf(id int, dir Direction) (Faults, error) {
 	return p.faults[dir], nil
 }
 
-func (sw *Switch) pcapCommand(f []string) error {
+func (sw *Switch) pcapCommand(f []string) ([]string, error) {
 	switch {
 	case len(f) == 2 && f[0] == "start":
-		file, err := os.OpenFile(f[1], os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+		// O_NONBLOCK: a FIFO nobody reads yet is an error (ENXIO), not
+		// a management connection stuck in open(2).
+		file, err := os.OpenFile(f[1], os.O_WRONLY|os.O_CREATE|os.O_TRUNC|syscall.O_NONBLOCK, 0o644)
 		if err != nil {
-			return cmdErr("pcap %s: %v", f[1], err)
+			return nil, cmdErr("pcap %s: %v", f[1], err)
 		}
 		c, err := NewPcapCapture(file)
 		if err != nil {
 			file.Close()
-			return cmdErr("pcap %s: %v", f[1], err)
+			return nil, cmdErr("pcap %s: %v", f[1], err)
 		}
 		prev, _ := sw.SetCapture(&fileCapture{PcapCapture: c, f: file})
 		closeCapture(prev)
-		return nil
+		return nil, nil
 	case len(f) == 1 && f[0] == "stop":
+		drops := sw.Stats().CaptureDrops
 		prev, err := sw.SetCapture(nil)
 		closeCapture(prev)
 		if prev == nil {
-			return cmdErr("no capture running")
+			return nil, cmdErr("no capture running")
+		}
+		reply := []string{fmt.Sprintf("capture_drops %d", drops)}
+		if errors.Is(err, ErrCaptureStalled) {
+			// Closing the file ended the blocked write; the
+			// capture stops all the same.
+			return append(reply, "capture reader was stalled; capture closed"), nil
 		}
 		if err != nil {
-			return cmdErr("capture ended with an error: %v", err)
+			return nil, cmdErr("capture ended with an error: %v", err)
 		}
-		return nil
+		return reply, nil
 	}
-	return cmdErr("usage: pcap start FILE | pcap stop")
+	return nil, cmdErr("usage: pcap start FILE | pcap stop")
 }
 
 // fileCapture is a capture the management socket opened and so closes.
@@ -331,9 +389,11 @@ type fileCapture struct {
 	f *os.File
 }
 
+// closeCapture closes a capture's file once SetCapture gave it back (its
+// queue written and flushed, or its writer stalled: closing a pipe or
+// FIFO then ends the blocked write).
 func closeCapture(c Capture) {
 	if fc, ok := c.(*fileCapture); ok {
-		_ = fc.Flush()
 		_ = fc.f.Close()
 	}
 }
@@ -393,13 +453,15 @@ func (m *mgmtServer) serve(ctx context.Context) error {
 			c.Close()
 			continue
 		}
-		go func() {
+		if !m.sw.spawn(func() {
 			m.sw.ServeManagement(c, c)
 			c.Close()
 			m.mu.Lock()
 			delete(m.conns, c)
 			m.mu.Unlock()
-		}()
+		}) {
+			c.Close()
+		}
 	}
 }
 

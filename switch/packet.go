@@ -35,15 +35,20 @@ func (sw *Switch) AddTap(name string) (*Port, error) {
 
 // AddPacketPort attaches f, a non-blocking descriptor that carries one frame
 // per read and write, as a port of the given kind. The switch owns f from
-// now on.
+// now on: while the switch stops, the port is refused (ErrStopping) and f
+// closed.
 func (sw *Switch) AddPacketPort(kind, peer string, f *os.File) (*Port, error) {
+	return sw.addPacketPort(kind, f, &Port{Peer: peer})
+}
+
+func (sw *Switch) addPacketPort(kind string, f *os.File, who *Port) (*Port, error) {
 	rc, err := f.SyscallConn()
 	if err != nil {
 		f.Close()
 		return nil, err
 	}
 	pp := &packetPort{sw: sw, f: f, rc: rc}
-	p := &Port{ID: sw.reserveID(), Kind: kind, Peer: peer, tr: pp}
+	p := &Port{ID: sw.reserveID(), Kind: kind, Peer: who.Peer, PeerPID: who.PeerPID, UMID: who.UMID, PeerAddr: who.PeerAddr, tr: pp}
 	pp.port = p
 	sw.mu.Lock()
 	running := sw.running
@@ -51,9 +56,13 @@ func (sw *Switch) AddPacketPort(kind, peer string, f *os.File) (*Port, error) {
 		sw.servers = append(sw.servers, pp)
 	}
 	sw.mu.Unlock()
-	sw.addPort(p)
-	if running {
-		go func() { _ = pp.serve(context.Background()) }()
+	if err := sw.addPort(p); err != nil {
+		f.Close()
+		return nil, err
+	}
+	if running && !sw.spawn(func() { _ = pp.serve(context.Background()) }) {
+		sw.removePort(p, false)
+		return nil, ErrStopping
 	}
 	return p, nil
 }
@@ -68,7 +77,7 @@ func (pp *packetPort) send(tx *txContext, p *Port, frame []byte) {
 		err = werr
 	}
 	if err != nil {
-		p.txFailed(len(frame), errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.ENOBUFS))
+		tx.fail(p, len(frame), errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.ENOBUFS))
 	}
 }
 
@@ -131,8 +140,8 @@ func (pp *packetPort) serve(ctx context.Context) error {
 				}
 				sw.ingress(tx, pp.port, bufs[i][:lens[i]], now)
 			}
-			sw.endBatch(tx)
 			sw.mu.Unlock()
+			sw.transmit(tx)
 		}
 		if rerr != nil && rerr != unix.EINTR {
 			if rerr != errEOF {

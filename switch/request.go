@@ -58,8 +58,9 @@ type BadTypeError struct{ Type uint32 }
 
 func (e *BadTypeError) Error() string { return fmt.Sprintf("bad request type %d", e.Type) }
 
-// Request is a UML's "new port" request on the control socket
-// (docs/protocols.md §1).
+// Request is a UML's "new port" request on the control socket: magic
+// 0xfeedface, version, type 0 (new control) and the guest's data socket
+// as a struct sockaddr_un (docs/protocols.md §1).
 type Request struct {
 	// Version is 3, 1 or 0 (0: no magic; 1: any version word below 2,
 	// which protocol 1 puts where later versions put the version).

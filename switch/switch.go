@@ -5,15 +5,21 @@
 //	uml_switch -compat-v0 [-unix CTL DATA] ...
 //
 // A Switch forwards frames between ports. Ports are interchangeable
-// transports: UML's "daemon" protocol (a control stream per guest plus one
-// shared datagram socket, docs/protocols.md §1) and tap devices so far. It learns
-// source MACs (aging, bounded table) or, in hub mode, floods every frame.
-// Every port has a small integer id, numbered as the C switch numbers its
-// ports (it prints its descriptors as "New port N") and its own counters.
+// transports: UML's "daemon" protocol (a control stream per guest; frames
+// travel as datagrams, one per frame, between the guest's datagram socket
+// and the one the switch names in its reply; docs/protocols.md §1), UML's vector "bess" transport
+// (SOCK_SEQPACKET), QEMU's stream transport and tap devices. It learns
+// source MACs (aging, bounded table, O(1) per frame) or, in hub mode,
+// floods every frame. Every port has a small integer id, numbered as the C
+// switch numbers its ports (it prints its descriptors as "New port N"),
+// its own counters and optionally a bound on the addresses it may bring
+// (port security).
 //
-// The forwarding path never blocks on a peer: a full peer queue drops that
-// frame for that port only, and counts it. Frames from senders that never
-// registered are dropped and counted, never flooded.
+// The forwarding path never blocks on a peer or a reader: a full peer
+// queue drops that frame for that port only, and counts it; capture
+// records and events go through bounded queues drained off the forwarding
+// path, and no I/O or callback runs under the forwarding lock. Frames from
+// senders that never registered are dropped and counted, never flooded.
 package vswitch
 
 import (
@@ -23,8 +29,6 @@ import (
 	"sort"
 	"sync"
 	"time"
-
-	"github.com/umlutils/umlutils/internal/mmsg"
 )
 
 // Defaults for Config.
@@ -32,14 +36,22 @@ const (
 	// DefaultMACAge is how long a learned address is kept without traffic
 	// from it; 300 s as Linux bridges (the C switch uses 100 s).
 	DefaultMACAge = 300 * time.Second
-	// DefaultMACTableSize bounds the MAC table; the oldest entry goes when
-	// a new address arrives at a full table.
+	// DefaultMACTableSize bounds the MAC table; the least recently seen
+	// entry goes when a new address arrives at a full table.
 	DefaultMACTableSize = 65536
 	// MaxFrame is the largest frame forwarded intact (the C switch cuts
 	// at 1514, which breaks VLAN-tagged 1518-byte frames and raised MTUs).
 	MaxFrame = 65535
 	// MinFrame is an Ethernet header: destination, source, type.
 	MinFrame = 14
+	// DefaultStormRate is each port's bound on flooded frames per second
+	// (storm control). A MAC flood's frames have unknown destinations
+	// and so reach every port; unbounded, one flooding port fills every
+	// other port's receive queue (10 frames for a UML) and their own
+	// traffic is dropped. Broadcast and unknown unicast of real lab
+	// traffic (ARP, neighbour discovery, DHCP, routing hellos, the first
+	// frames to a host not yet learned) stay far below it.
+	DefaultStormRate = 1000
 )
 
 // EventKind tells what an Event reports.
@@ -57,11 +69,22 @@ const (
 	// RequestRejected: a control connection sent a bad request; only that
 	// connection was closed.
 	RequestRejected
+	// CaptureStalled: the capture's reader stopped keeping up and the
+	// first capture record was dropped; forwarding goes on. Reported once
+	// per capture.
+	CaptureStalled
+	// PortSecurityViolation: a port at its bound of learned addresses
+	// sent from a new one (MAC). Reported once per port until it is
+	// reset; Kind2 is the action taken ("drop" or "shutdown").
+	PortSecurityViolation
 )
 
-// Event reports something the C switch prints a line about. Handlers run
-// synchronously, some with the switch lock held: they must be quick and
-// must not call back into the Switch.
+// Event reports something the C switch prints a line about, or a fault
+// worth a warning. Events are queued (at most 4096; more are dropped and
+// counted in Stats.EventDrops) and handed to Config.OnEvent, one at a time
+// and in order, by a goroutine of Run, never with the switch lock held.
+// OnEvent should return promptly: while it blocks, events queue up and
+// then drop, though forwarding goes on.
 type Event struct {
 	Kind    EventKind
 	Port    int // the port's ID
@@ -69,10 +92,43 @@ type Event struct {
 	MAC     net.HardwareAddr
 	OldPort int // MACLearned: the port it moved from, or -1
 	Err     error
+	Count   uint64
+}
+
+// SecurityAction is what a port does with a frame from a new source
+// address once it holds its bound of learned addresses.
+type SecurityAction int
+
+const (
+	// SecurityDrop drops such frames (counted as port_security drops);
+	// frames from addresses already learned pass.
+	SecurityDrop SecurityAction = iota
+	// SecurityShutdown shuts the port down as a switch's err-disable
+	// does: nothing in or out, its addresses forgotten, until
+	// "port N up" (SetPortUp) brings it back.
+	SecurityShutdown
+)
+
+func (a SecurityAction) String() string {
+	if a == SecurityShutdown {
+		return "shutdown"
+	}
+	return "drop"
+}
+
+// ParseSecurityAction reads "drop" or "shutdown".
+func ParseSecurityAction(s string) (SecurityAction, bool) {
+	switch s {
+	case "drop":
+		return SecurityDrop, true
+	case "shutdown":
+		return SecurityShutdown, true
+	}
+	return 0, false
 }
 
 // Config configures a Switch. The zero value is a learning switch with the
-// defaults above.
+// defaults above and no port security.
 type Config struct {
 	Hub          bool
 	MACAge       time.Duration
@@ -81,6 +137,19 @@ type Config struct {
 	OnEvent func(Event)
 	// FirstPortID is the lowest port id; 0 means DefaultFirstPortID.
 	FirstPortID int
+	// PortMACs, if positive, bounds the addresses every new port may
+	// have learned at once; PortMACAction says what a violation does.
+	PortMACs      int
+	PortMACAction SecurityAction
+	// StormRate bounds the frames per second each port may have
+	// flooded (broadcast, multicast, unknown unicast) in switch mode;
+	// more are dropped and counted as storm drops. 0 means
+	// DefaultStormRate, negative no bound. A hub floods everything and
+	// has no bound.
+	StormRate int
+	// StatusDrops, if set, is reported as Stats.StatusDrops: the status
+	// lines the program using the switch had to drop.
+	StatusDrops func() uint64
 }
 
 // DefaultFirstPortID is the first descriptor the C switch gets for a port
@@ -92,16 +161,27 @@ type Config struct {
 // hold descriptors the C switch does not have.
 const DefaultFirstPortID = 5
 
-// Capture receives every frame entering the switch from a port.
+// Capture receives every frame entering the switch from a port. The
+// switch calls it from a goroutine of its own, never on the forwarding
+// path: a capture whose writes block loses records (counted), not frames.
 type Capture interface {
 	WriteFrame(t time.Time, frame []byte) error
 	Flush() error
 }
 
-type macEntry struct {
-	port *Port
-	seen int64 // nanoseconds since the switch started
-}
+// captureWait bounds how long stopping a capture (SetCapture, the end of
+// Run) waits for its writer to write what is queued. A writer blocked on a
+// reader that stopped reading cannot be cancelled when it writes to an
+// inherited descriptor (a terminal, stdout); it is left to the process.
+const captureWait = time.Second
+
+// ErrCaptureStalled: a capture was stopped while its writer was still
+// blocked on its reader.
+var ErrCaptureStalled = errors.New("capture writer blocked on a reader that stopped reading")
+
+// ErrStopping: a port arrived while the switch was shutting down; it was
+// refused and closed.
+var ErrStopping = errors.New("switch is shutting down")
 
 // Switch is a learning switch (or hub). Create it with New, attach
 // transports (ListenDaemon, AddTap), then Run it.
@@ -114,19 +194,23 @@ type Switch struct {
 	hub          bool
 	ports        map[int]*Port
 	list         []*Port // live ports, for flooding
-	macs         map[[6]byte]*macEntry
-	maxMACs      int
+	macs         *macTable
 	unregistered uint64 // datagrams from senders that are no port
-	capture      Capture
-	captureErr   error
+	capq         *captureQueue
+	capDropsPast uint64 // CaptureDrops of captures that ended
+	events       *eventQueue
 
 	servers []server
 	running bool
 	ids     map[int]bool // port ids in use, including pending connections
 	// stopping: Run is shutting down; ports go away silently, as the C
-	// switch prints no "Disconnect" for the ports it closes on exit.
+	// switch prints no "Disconnect" for the ports it closes on exit, and
+	// new ones are refused.
 	stopping bool
-	dtx      *txContext // output batch of the delay lines
+	// goroutines are the per-connection and per-port goroutines (control
+	// handshakes, stream and packet ports, delay lines); Run waits for
+	// them.
+	goroutines sync.WaitGroup
 }
 
 // server is an attached transport endpoint with its own goroutines.
@@ -143,16 +227,39 @@ func New(cfg Config) *Switch {
 	if cfg.MACTableSize <= 0 {
 		cfg.MACTableSize = DefaultMACTableSize
 	}
-	return &Switch{
-		cfg:     cfg,
-		start:   time.Now(),
-		age:     int64(cfg.MACAge),
-		hub:     cfg.Hub,
-		ports:   map[int]*Port{},
-		macs:    map[[6]byte]*macEntry{},
-		maxMACs: cfg.MACTableSize,
-		ids:     map[int]bool{},
+	if cfg.StormRate == 0 {
+		cfg.StormRate = DefaultStormRate
 	}
+	return &Switch{
+		cfg:    cfg,
+		start:  time.Now(),
+		age:    int64(cfg.MACAge),
+		hub:    cfg.Hub,
+		ports:  map[int]*Port{},
+		macs:   newMACTable(cfg.MACTableSize),
+		ids:    map[int]bool{},
+		events: newEventQueue(),
+	}
+}
+
+// spawn runs f on a goroutine Run waits for, unless the switch is
+// stopping. Caller holds sw.mu.
+func (sw *Switch) spawnLocked(f func()) bool {
+	if sw.stopping {
+		return false
+	}
+	sw.goroutines.Add(1)
+	go func() {
+		defer sw.goroutines.Done()
+		f()
+	}()
+	return true
+}
+
+func (sw *Switch) spawn(f func()) bool {
+	sw.mu.Lock()
+	defer sw.mu.Unlock()
+	return sw.spawnLocked(f)
 }
 
 // reserveID takes the lowest free port id.
@@ -179,14 +286,14 @@ func (sw *Switch) releaseID(id int) {
 
 func (sw *Switch) now() int64 { return int64(time.Since(sw.start)) }
 
-func (sw *Switch) event(e Event) {
-	if sw.cfg.OnEvent != nil {
-		sw.cfg.OnEvent(e)
-	}
-}
+// event queues e for OnEvent; it never blocks.
+func (sw *Switch) event(e queuedEvent) { sw.events.put(e) }
 
 // Run serves every attached transport until ctx is done or one of them
-// fails, then closes all ports and removes the socket files it created.
+// fails, then closes all ports and removes the socket files it created. It
+// returns once every goroutine it started has ended, except a capture
+// writer blocked on a reader that stopped reading, which it gives up on
+// after a second (see Capture).
 func (sw *Switch) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -195,6 +302,12 @@ func (sw *Switch) Run(ctx context.Context) error {
 	sw.running = true
 	sw.mu.Unlock()
 
+	stopEvents := make(chan struct{})
+	eventsDone := make(chan struct{})
+	go func() {
+		defer close(eventsDone)
+		sw.events.dispatch(stopEvents, sw.cfg.OnEvent)
+	}()
 	errc := make(chan error, len(servers)+1)
 	var wg sync.WaitGroup
 	for _, s := range servers {
@@ -223,11 +336,23 @@ func (sw *Switch) Run(ctx context.Context) error {
 	for _, p := range ports {
 		sw.removePort(p, false)
 	}
-	sw.mu.Lock()
-	if sw.capture != nil {
-		_ = sw.capture.Flush()
+	sw.goroutines.Wait()
+	for _, s := range servers {
+		if r, ok := s.(releaser); ok {
+			r.release()
+		}
 	}
+	sw.mu.Lock()
+	q := sw.capq
 	sw.mu.Unlock()
+	if q != nil {
+		// What was queued is written out; SetCapture(nil) still
+		// returns the capture.
+		q.close()
+		_, _ = q.wait(captureWait)
+	}
+	close(stopEvents)
+	<-eventsDone
 	select {
 	case err := <-errc:
 		return err
@@ -242,49 +367,66 @@ func (sw *Switch) Close() error {
 	sw.mu.Lock()
 	servers := sw.servers
 	sw.servers = nil
+	sw.stopping = true
 	sw.mu.Unlock()
 	var first error
 	for _, s := range servers {
 		if err := s.close(); err != nil && first == nil {
 			first = err
 		}
+		if r, ok := s.(releaser); ok {
+			r.release()
+		}
 	}
 	return first
 }
 
+// releaser is a server holding descriptors that forwarding goroutines use
+// until Run has stopped them all.
+type releaser interface{ release() }
+
+// agerChunk bounds the entries one pass of the ager removes under the
+// lock; it comes back at once for the rest.
+const agerChunk = 1024
+
 // ager drops expired MAC entries now and then; lookups also ignore expired
 // entries, so this only bounds memory.
 func (sw *Switch) ager(ctx context.Context) {
-	t := time.NewTicker(2 * time.Second)
+	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			sw.mu.Lock()
-			sw.expire(sw.now())
-			sw.mu.Unlock()
-		}
-	}
-}
-
-func (sw *Switch) expire(now int64) {
-	for mac, e := range sw.macs {
-		if now-e.seen > sw.age {
-			e.port.macs--
-			delete(sw.macs, mac)
+			for more := true; more && ctx.Err() == nil; {
+				sw.mu.Lock()
+				more = sw.macs.expire(sw.now(), sw.age, agerChunk)
+				sw.mu.Unlock()
+			}
 		}
 	}
 }
 
 // addPort registers p, whose ID came from reserveID; removePort frees it.
-func (sw *Switch) addPort(p *Port) {
+// A port arriving while the switch stops is refused (ErrStopping): the
+// caller closes its transport.
+func (sw *Switch) addPort(p *Port) error {
 	sw.mu.Lock()
+	defer sw.mu.Unlock()
+	if sw.stopping {
+		delete(sw.ids, p.ID)
+		return ErrStopping
+	}
+	p.macHead = nilEnt
+	p.maxMACs = sw.cfg.PortMACs
+	p.macAction = sw.cfg.PortMACAction
+	p.stormRate = sw.cfg.StormRate
+	p.storm = tokenBucket{tokens: stormBurst, last: sw.now()}
 	sw.ports[p.ID] = p
 	sw.list = append(sw.list, p)
-	sw.mu.Unlock()
-	sw.event(Event{Kind: PortAdded, Port: p.ID, Kind2: p.Kind})
+	sw.event(queuedEvent{kind: PortAdded, port: p.ID, kind2: p.Kind})
+	return nil
 }
 
 // removePort takes p and its MACs out of the switch and closes its
@@ -311,20 +453,13 @@ func (sw *Switch) removePort(p *Port, announce bool) bool {
 			break
 		}
 	}
-	if p.macs > 0 {
-		for mac, e := range sw.macs {
-			if e.port == p {
-				delete(sw.macs, mac)
-			}
-		}
-		p.macs = 0
+	sw.macs.removePort(p)
+	if announce {
+		sw.event(queuedEvent{kind: PortRemoved, port: p.ID, kind2: p.Kind, err: failure})
 	}
 	sw.mu.Unlock()
 	if c, ok := p.tr.(portCloser); ok {
 		c.closePort(p)
-	}
-	if announce {
-		sw.event(Event{Kind: PortRemoved, Port: p.ID, Kind2: p.Kind, Err: failure})
 	}
 	return true
 }
@@ -332,19 +467,6 @@ func (sw *Switch) removePort(p *Port, announce bool) bool {
 // portCloser is a transport that holds a descriptor per port, closed when
 // the port is removed.
 type portCloser interface{ closePort(p *Port) }
-
-// txContext is one ingress goroutine's pending output: datagrams for
-// daemon ports, sent with one sendmmsg per ingress batch.
-type txContext struct {
-	dgramFD int
-	dgram   *mmsg.SendBatch
-	dports  []*Port
-	bytes   []int
-}
-
-func newTxContext(n int) *txContext {
-	return &txContext{dgramFD: -1, dgram: mmsg.NewSendBatch(n), dports: make([]*Port, n), bytes: make([]int, n)}
-}
 
 // ingress handles one frame from port in. Caller holds sw.mu.
 func (sw *Switch) ingress(tx *txContext, in *Port, frame []byte, now int64) {
@@ -367,27 +489,36 @@ func (sw *Switch) ingress(tx *txContext, in *Port, frame []byte, now int64) {
 // forward captures, learns and delivers one frame from port in. Caller
 // holds sw.mu.
 func (sw *Switch) forward(tx *txContext, in *Port, frame []byte, now int64) {
-	if sw.capture != nil {
-		if err := sw.capture.WriteFrame(sw.start.Add(time.Duration(now)), frame); err != nil {
-			sw.captureErr = err
-			sw.capture = nil
+	if q := sw.capq; q != nil {
+		if dropped, first := q.add(now, frame); dropped {
+			in.c.Drops[DropCapture]++
+			if first {
+				sw.event(queuedEvent{kind: CaptureStalled, port: in.ID})
+			}
 		}
+		tx.capture = q
 	}
 	var src, dst [6]byte
 	copy(dst[:], frame[0:6])
 	copy(src[:], frame[6:12])
-	if src[0]&1 == 0 {
-		sw.learn(src, in, now)
+	if src[0]&1 == 0 && !sw.learn(src, in, now) {
+		return
 	}
 	if !sw.hub && dst[0]&1 == 0 {
-		if e := sw.macs[dst]; e != nil && now-e.seen <= sw.age {
-			if e.port == in {
-				in.c.Drops[DropLocal]++
+		if i := sw.macs.lookup(dst); i != nilEnt {
+			if e := &sw.macs.ents[i]; now-e.seen <= sw.age {
+				if e.port == in {
+					in.c.Drops[DropLocal]++
+					return
+				}
+				sw.deliver(tx, e.port, frame)
 				return
 			}
-			sw.deliver(tx, e.port, frame)
-			return
 		}
+	}
+	if !sw.hub && !in.storm.take(now, in.stormRate) {
+		in.c.Drops[DropStorm]++
+		return
 	}
 	for _, p := range sw.list {
 		if p != in {
@@ -396,6 +527,38 @@ func (sw *Switch) forward(tx *txContext, in *Port, frame []byte, now int64) {
 	}
 }
 
+// stormBurst is how many flooded frames a port may send at once after a
+// quiet spell (a guest booting sends a handful of neighbour discovery and
+// multicast frames together); a sustained flood gets the rate alone.
+const stormBurst = 64
+
+// tokenBucket limits a port's flooded frames (storm control).
+type tokenBucket struct {
+	tokens float64
+	last   int64
+}
+
+// take reports whether a frame may pass at time now (ns), at rate frames
+// per second with bursts of stormBurst; rate <= 0 lets everything pass.
+func (b *tokenBucket) take(now int64, rate int) bool {
+	if rate <= 0 {
+		return true
+	}
+	const burst = stormBurst
+	b.tokens += float64(now-b.last) * float64(rate) / 1e9
+	b.last = now
+	if b.tokens > burst {
+		b.tokens = burst
+	}
+	if b.tokens < 1 {
+		return false
+	}
+	b.tokens--
+	return true
+}
+
+// deliver queues frame for p; transmit sends it once the lock is released.
+// Caller holds sw.mu.
 func (sw *Switch) deliver(tx *txContext, p *Port, frame []byte) {
 	if p.down {
 		p.c.Drops[DropDown]++
@@ -406,7 +569,7 @@ func (sw *Switch) deliver(tx *txContext, p *Port, frame []byte) {
 	}
 	p.c.TxFrames++
 	p.c.TxBytes += uint64(len(frame))
-	p.tr.send(tx, p, frame)
+	tx.items = append(tx.items, txItem{p: p, frame: frame})
 }
 
 // txFailed undoes the tx count of a frame the peer refused. Caller holds
@@ -421,75 +584,60 @@ func (p *Port) txFailed(n int, full bool) {
 	}
 }
 
-func (sw *Switch) learn(src [6]byte, in *Port, now int64) {
-	e := sw.macs[src]
-	if e == nil {
-		if len(sw.macs) >= sw.maxMACs {
-			sw.evictOldest(now)
-		}
-		sw.macs[src] = &macEntry{port: in, seen: now}
-		in.macs++
-		sw.event(Event{Kind: MACLearned, Port: in.ID, MAC: append(net.HardwareAddr(nil), src[:]...), OldPort: -1})
-		return
-	}
-	if e.port != in || now-e.seen > sw.age {
-		old := -1
-		if e.port != in {
-			if now-e.seen <= sw.age {
-				old = e.port.ID
+// learn records that src sent from port in and reports whether the frame
+// may pass (port security may refuse it). Caller holds sw.mu.
+func (sw *Switch) learn(src [6]byte, in *Port, now int64) bool {
+	t := sw.macs
+	i := t.lookup(src)
+	if i != nilEnt {
+		e := &t.ents[i]
+		if e.port == in {
+			if now-e.seen > sw.age {
+				sw.event(queuedEvent{kind: MACLearned, port: in.ID, mac: src, oldPort: -1})
 			}
-			e.port.macs--
-			in.macs++
-			e.port = in
-		}
-		sw.event(Event{Kind: MACLearned, Port: in.ID, MAC: append(net.HardwareAddr(nil), src[:]...), OldPort: old})
-	}
-	e.seen = now
-}
-
-// evictOldest makes room in a full table: expired entries first, else the
-// least recently seen one. Rare (only a flood of fresh source addresses
-// gets here), so a scan is fine.
-func (sw *Switch) evictOldest(now int64) {
-	sw.expire(now)
-	if len(sw.macs) < sw.maxMACs {
-		return
-	}
-	var oldest [6]byte
-	var oe *macEntry
-	for mac, e := range sw.macs {
-		if oe == nil || e.seen < oe.seen {
-			oldest, oe = mac, e
+			t.touch(i, now)
+			return true
 		}
 	}
-	if oe != nil {
-		oe.port.macs--
-		delete(sw.macs, oldest)
+	// A new address for this port.
+	if in.maxMACs > 0 && in.macs >= in.maxMACs {
+		// Entries that have expired but that the ager has not yet
+		// taken still count; give them back first (bounded work).
+		t.expire(now, sw.age, 64)
+		i = t.lookup(src)
+		if in.macs >= in.maxMACs {
+			sw.violation(in, src)
+			return false
+		}
 	}
+	if i == nilEnt {
+		t.insert(src, in, now)
+		sw.event(queuedEvent{kind: MACLearned, port: in.ID, mac: src, oldPort: -1})
+		return true
+	}
+	e := &t.ents[i]
+	old := -1
+	if now-e.seen <= sw.age {
+		old = e.port.ID
+	}
+	t.move(i, in)
+	t.touch(i, now)
+	sw.event(queuedEvent{kind: MACLearned, port: in.ID, mac: src, oldPort: old})
+	return true
 }
 
-// flush sends what tx collected. Caller holds sw.mu.
-func (sw *Switch) flush(tx *txContext) {
-	if tx.dgram.Len() == 0 {
-		return
-	}
-	tx.dgram.Flush(tx.dgramFD, msgDontwait, func(i int, err errno) {
-		tx.dports[i].txFailed(tx.bytes[i], err == eagain)
-	})
-	for i := range tx.dports {
-		tx.dports[i] = nil
-	}
-}
-
-// endBatch sends what an ingress batch produced and flushes the capture.
+// violation handles a frame from a new source on a port at its bound.
 // Caller holds sw.mu.
-func (sw *Switch) endBatch(tx *txContext) {
-	sw.flush(tx)
-	if sw.capture != nil {
-		if err := sw.capture.Flush(); err != nil {
-			sw.captureErr = err
-			sw.capture = nil
-		}
+func (sw *Switch) violation(in *Port, src [6]byte) {
+	in.c.Drops[DropSecurity]++
+	if in.macAction == SecurityShutdown {
+		in.down = true
+		in.shut = true
+		sw.macs.removePort(in)
+	}
+	if !in.violated {
+		in.violated = true
+		sw.event(queuedEvent{kind: PortSecurityViolation, port: in.ID, mac: src, kind2: in.macAction.String()})
 	}
 }
 
@@ -516,12 +664,14 @@ type MACEntry struct {
 func (sw *Switch) MACs() []MACEntry {
 	sw.mu.Lock()
 	now := sw.now()
-	out := make([]MACEntry, 0, len(sw.macs))
-	for mac, e := range sw.macs {
+	t := sw.macs
+	out := make([]MACEntry, 0, t.len())
+	for i := t.head; i != nilEnt; i = t.ents[i].next {
+		e := &t.ents[i]
 		if now-e.seen > sw.age {
-			continue
+			break // the rest is older still
 		}
-		out = append(out, MACEntry{MAC: append(net.HardwareAddr(nil), mac[:]...), Port: e.port.ID, Age: time.Duration(now - e.seen)})
+		out = append(out, MACEntry{MAC: append(net.HardwareAddr(nil), e.mac[:]...), Port: e.port.ID, Age: time.Duration(now - e.seen)})
 	}
 	sw.mu.Unlock()
 	sort.Slice(out, func(i, j int) bool { return out[i].MAC.String() < out[j].MAC.String() })
@@ -534,13 +684,34 @@ type Stats struct {
 	MACs         int    `json:"macs"`
 	Hub          bool   `json:"hub"`
 	Unregistered uint64 `json:"unregistered_drops"` // datagrams from senders that are no port, dropped
+	// MACTableSize is the table's bound; MACEvictions counts entries
+	// evicted (least recently seen first) to make room at a full table.
+	MACTableSize int    `json:"mac_table_size"`
+	MACEvictions uint64 `json:"mac_evictions"`
+	// CaptureDrops counts capture records dropped because a capture's
+	// reader did not keep up (all captures since the switch started).
+	CaptureDrops uint64 `json:"capture_drops"`
+	// EventDrops counts events dropped because OnEvent did not keep up.
+	EventDrops uint64 `json:"event_drops"`
+	// StatusDrops: see Config.StatusDrops.
+	StatusDrops uint64 `json:"status_drops"`
 }
 
 // Stats returns the switch-wide counters.
 func (sw *Switch) Stats() Stats {
 	sw.mu.Lock()
-	defer sw.mu.Unlock()
-	return Stats{Ports: len(sw.list), MACs: len(sw.macs), Hub: sw.hub, Unregistered: sw.unregistered}
+	st := Stats{Ports: len(sw.list), MACs: sw.macs.len(), Hub: sw.hub, Unregistered: sw.unregistered,
+		MACTableSize: sw.macs.max, MACEvictions: sw.macs.evictions}
+	st.CaptureDrops = sw.capDropsPast
+	if sw.capq != nil {
+		st.CaptureDrops += sw.capq.dropped.Load()
+	}
+	sw.mu.Unlock()
+	st.EventDrops = sw.events.dropped.Load()
+	if sw.cfg.StatusDrops != nil {
+		st.StatusDrops = sw.cfg.StatusDrops()
+	}
+	return st
 }
 
 // SetHub switches between hub (flood everything) and learning switch.
@@ -551,25 +722,40 @@ func (sw *Switch) SetHub(on bool) {
 }
 
 // SetCapture starts (c != nil) or stops (nil) capturing every frame that
-// enters the switch. It returns the previous capture, flushed, and the
-// error that ended it if writing to it failed.
+// enters the switch. It returns the previous capture, with what was queued
+// for it written and flushed, and the error that ended it if writing to it
+// failed — or ErrCaptureStalled if its writer stayed blocked for a second,
+// in which case it is still writing: the caller may close what it writes
+// to, which unblocks a pipe or FIFO.
 func (sw *Switch) SetCapture(c Capture) (Capture, error) {
-	sw.mu.Lock()
-	prev, err := sw.capture, sw.captureErr
-	sw.capture, sw.captureErr = c, nil
-	sw.mu.Unlock()
-	if prev != nil {
-		if ferr := prev.Flush(); err == nil {
-			err = ferr
-		}
+	var q *captureQueue
+	if c != nil {
+		q = newCaptureQueue(c, sw.start)
 	}
-	return prev, err
+	sw.mu.Lock()
+	prev := sw.capq
+	sw.capq = q
+	sw.mu.Unlock()
+	if prev == nil {
+		return nil, nil
+	}
+	prev.close()
+	// Closed: its count no longer moves.
+	sw.mu.Lock()
+	sw.capDropsPast += prev.dropped.Load()
+	sw.mu.Unlock()
+	err, done := prev.wait(captureWait)
+	if !done {
+		err = ErrCaptureStalled
+	}
+	return prev.c, err
 }
 
 // ErrNoPort is returned for a port id that is not live.
 var ErrNoPort = errors.New("no such port")
 
-// SetPortUp takes a port down (nothing in or out) or up again.
+// SetPortUp takes a port down (nothing in or out) or up again; up also
+// brings back a port that port security shut down.
 func (sw *Switch) SetPortUp(id int, up bool) error {
 	sw.mu.Lock()
 	defer sw.mu.Unlock()
@@ -578,5 +764,39 @@ func (sw *Switch) SetPortUp(id int, up bool) error {
 		return ErrNoPort
 	}
 	p.down = !up
+	if up {
+		p.shut = false
+		p.violated = false
+	}
+	return nil
+}
+
+// SetPortStorm sets port id's bound on flooded frames per second (<= 0:
+// none).
+func (sw *Switch) SetPortStorm(id, rate int) error {
+	sw.mu.Lock()
+	defer sw.mu.Unlock()
+	p := sw.ports[id]
+	if p == nil {
+		return ErrNoPort
+	}
+	p.stormRate = rate
+	return nil
+}
+
+// SetPortMACs bounds the addresses port id may have learned at once (0:
+// no bound) and sets the action on a violation. Addresses learned beyond
+// a new, lower bound stay until they age out or the port goes.
+func (sw *Switch) SetPortMACs(id, max int, action SecurityAction) error {
+	if max < 0 {
+		return errors.New("negative address bound")
+	}
+	sw.mu.Lock()
+	defer sw.mu.Unlock()
+	p := sw.ports[id]
+	if p == nil {
+		return ErrNoPort
+	}
+	p.maxMACs, p.macAction, p.violated = max, action, false
 	return nil
 }

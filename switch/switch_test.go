@@ -205,21 +205,52 @@ func TestBigFramesIntact(t *testing.T) {
 
 func TestUnregisteredSenderDropped(t *testing.T) {
 	sw, ctl, _ := start(t, vswitch.Config{})
-	cs := dial(t, ctl, 1)
-	waitFor(t, "1 port", func() bool { return len(sw.Ports()) == 1 })
-	// A stranger sends to the switch's data socket without registering.
+	cs := dial(t, ctl, 2)
+	waitFor(t, "2 ports", func() bool { return len(sw.Ports()) == 2 })
+	// A stranger sends to a port's data socket without registering.
 	stranger, err := swload.Dial(ctl, 3, "")
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer stranger.Close()
 	stranger.Ctl.Close() // unregister, keep the data socket
-	waitFor(t, "stranger's port removed", func() bool { return len(sw.Ports()) == 1 })
-	send(t, stranger, swload.Frame(bcast, swload.MAC(9, 9), 0x88b5, 60))
-	if f := recv(cs[0], 200*time.Millisecond); f != nil {
+	waitFor(t, "stranger's port removed", func() bool { return len(sw.Ports()) == 2 })
+	if err := stranger.Unconnect(); err != nil {
+		t.Fatal(err)
+	}
+	// Its old port's socket is gone with the port.
+	if mmsg.SendTo(stranger.FD, swload.Frame(bcast, swload.MAC(9, 9), 0x88b5, 60), 0, stranger.Switch) == nil {
+		t.Error("the data socket of a removed port still takes frames")
+	}
+	if err := mmsg.SendTo(stranger.FD, swload.Frame(bcast, swload.MAC(9, 9), 0x88b5, 60), 0, cs[0].Switch); err != nil {
+		t.Fatal(err)
+	}
+	if f := recv(cs[1], 200*time.Millisecond); f != nil {
 		t.Fatal("a frame from an unregistered sender was flooded")
 	}
 	waitFor(t, "drop counted", func() bool { return sw.Stats().Unregistered == 1 })
-	stranger.Close()
+}
+
+// On the shared data socket (protocol 0 clients send there), a datagram
+// from an address that registered no port is dropped and counted.
+func TestUnregisteredOnSharedSocket(t *testing.T) {
+	dir := t.TempDir()
+	ctl, data := filepath.Join(dir, "c"), filepath.Join(dir, "d")
+	sw := vswitch.New(vswitch.Config{})
+	if err := sw.ListenDaemon(vswitch.DaemonConfig{Control: ctl, Data: data, Group: -1}); err != nil {
+		t.Fatal(err)
+	}
+	runSwitch(t, sw)
+	c, err := swload.Dial(ctl, 0, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	waitFor(t, "1 port", func() bool { return len(sw.Ports()) == 1 })
+	c.Ctl.Close()
+	waitFor(t, "port removed", func() bool { return len(sw.Ports()) == 0 })
+	send(t, c, swload.Frame(bcast, swload.MAC(9, 9), 0x88b5, 60))
+	waitFor(t, "drop counted", func() bool { return sw.Stats().Unregistered == 1 })
 }
 
 func TestGarbageCostsOnlyThatConnection(t *testing.T) {
@@ -265,7 +296,8 @@ func countFDs(t *testing.T) int {
 }
 
 func TestSlowPortDoesNotStallOthers(t *testing.T) {
-	sw, ctl, _ := start(t, vswitch.Config{})
+	// 2000 broadcasts at once: no storm control here.
+	sw, ctl, _ := start(t, vswitch.Config{StormRate: -1})
 	cs := dial(t, ctl, 3)
 	waitFor(t, "3 ports", func() bool { return len(sw.Ports()) == 3 })
 	// Port 2 never reads (and, like a UML, has a bounded queue). Port 0

@@ -49,7 +49,11 @@ type options struct {
 	bess     string
 	stream   string
 	mgmt     string
-	banners  []string // lines the C switch prints while parsing
+	// port security for every port
+	portMACs      int
+	portMACAction vswitch.SecurityAction
+	storm         int      // flooded frames/s per port; 0 default, -1 none
+	banners       []string // lines the C switch prints while parsing
 }
 
 func usage(prog string) string {
@@ -57,7 +61,8 @@ func usage(prog string) string {
 		"or : %s -compat-v0 [ -unix control-socket data-socket ] [ -hub ] [ -tap tap-device ]\n"+
 		"Extensions: [ -daemon ] [ -q ] [ -pcap file|- ] [ -mode octal ] [ -group group ]\n"+
 		"            [ -mac-age seconds ] [ -mac-table entries ]\n"+
-		"            [ -bess path ] [ -stream path ] [ -mgmt path ]\n", prog, prog)
+		"            [ -bess path ] [ -stream path ] [ -mgmt path ]\n"+
+		"            [ -port-macs n ] [ -port-macs-action drop|shutdown ] [ -storm fps ]\n", prog, prog)
 }
 
 // usageError is a command line the C switch would answer with its usage.
@@ -119,7 +124,7 @@ func parseArgs(args []string) (*options, error) {
 			o.daemon = true
 		case "-q":
 			o.quiet = true
-		case "-pcap", "-mode", "-group", "-mac-age", "-mac-table", "-bess", "-stream", "-mgmt":
+		case "-pcap", "-mode", "-group", "-mac-age", "-mac-table", "-bess", "-stream", "-mgmt", "-port-macs", "-port-macs-action", "-storm":
 			if err := need(i, 1, a); err != nil {
 				return o, err
 			}
@@ -184,27 +189,29 @@ func (o *options) setValue(name, v string) error {
 			return fmt.Errorf("-mac-table %s: not a positive number of entries", v)
 		}
 		o.macTable = int(n)
+	case "-port-macs":
+		n, err := strconv.ParseUint(v, 10, 31)
+		if err != nil {
+			return fmt.Errorf("-port-macs %s: not a number of addresses", v)
+		}
+		o.portMACs = int(n)
+	case "-storm":
+		n, err := strconv.ParseUint(v, 10, 31)
+		if err != nil {
+			return fmt.Errorf("-storm %s: not a number of frames per second", v)
+		}
+		o.storm = int(n)
+		if n == 0 {
+			o.storm = -1 // no bound
+		}
+	case "-port-macs-action":
+		a, ok := vswitch.ParseSecurityAction(v)
+		if !ok {
+			return fmt.Errorf("-port-macs-action %s: not drop or shutdown", v)
+		}
+		o.portMACAction = a
 	}
 	return nil
-}
-
-// lineWriter writes whole lines, each with one write, so readers of a pipe
-// see every line as soon as it is printed (no stdio buffering, no need for
-// stdbuf -o0).
-type lineWriter struct {
-	mu    sync.Mutex
-	w     io.Writer
-	quiet bool
-}
-
-func (l *lineWriter) printf(format string, a ...any) {
-	if l.quiet {
-		return
-	}
-	s := fmt.Sprintf(format, a...)
-	l.mu.Lock()
-	_, _ = io.WriteString(l.w, s+"\n")
-	l.mu.Unlock()
 }
 
 // runMain runs the switch until a signal, EOF on a terminal stdin, or a
@@ -269,7 +276,17 @@ func runCtx(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	if o.pcap == "-" {
 		statusOut = stderr
 	}
-	status := &lineWriter{w: statusOut, quiet: o.quiet}
+	// Status lines and warnings go through bounded queues: a stdout or
+	// stderr nobody drains must not stop the switch.
+	errq := newLineWriter(stderr, false)
+	status := newLineWriter(statusOut, o.quiet)
+	status.onDrop = func() {
+		errq.printf("%s: status output is not being read; dropping status lines (counted in stats)", prog)
+	}
+	defer func() {
+		status.close(time.Second)
+		errq.close(time.Second)
+	}()
 	if onStatus != nil {
 		onStatus(status)
 	}
@@ -279,7 +296,9 @@ func runCtx(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 
 	sw := vswitch.New(vswitch.Config{
 		Hub: o.hub, MACAge: o.macAge, MACTableSize: o.macTable,
-		OnEvent: func(e vswitch.Event) { printEvent(status, stderr, e) },
+		PortMACs: o.portMACs, PortMACAction: o.portMACAction, StormRate: o.storm,
+		OnEvent:     func(e vswitch.Event) { printEvent(status, errq, e) },
+		StatusDrops: func() uint64 { return status.dropped.Load() + errq.dropped.Load() },
 	})
 	// Open the tap first: a tap that cannot be had is an error (exit 1)
 	// before any socket file is created.
@@ -366,22 +385,20 @@ func runCtx(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 		}()
 	}
 	if err := sw.Run(ctx); err != nil {
-		fmt.Fprintf(stderr, "%s: %v\n", prog, err)
+		errq.printf("%s: %v", prog, err)
 		return 1
 	}
 	return 0
 }
 
-func printEvent(status *lineWriter, stderr io.Writer, e vswitch.Event) {
+func printEvent(status, errq *lineWriter, e vswitch.Event) {
 	switch e.Kind {
 	case vswitch.PortAdded:
 		status.printf("New connection")
 	case vswitch.PortRemoved:
 		status.printf("Disconnect")
 		if e.Err != nil {
-			status.mu.Lock()
-			fmt.Fprintf(stderr, "uml_switch: port %d: %v; the switch goes on without it\n", e.Port, e.Err)
-			status.mu.Unlock()
+			errq.printf("uml_switch: port %d: %v; the switch goes on without it", e.Port, e.Err)
 		}
 	case vswitch.MACLearned:
 		if e.OldPort >= 0 {
@@ -391,9 +408,13 @@ func printEvent(status *lineWriter, stderr io.Writer, e vswitch.Event) {
 		}
 	case vswitch.RequestRejected:
 		if !status.quiet {
-			status.mu.Lock()
-			fmt.Fprintf(stderr, "uml_switch: control connection: %v\n", e.Err)
-			status.mu.Unlock()
+			errq.printf("uml_switch: control connection: %v", e.Err)
+		}
+	case vswitch.CaptureStalled:
+		errq.printf("uml_switch: capture reader is not keeping up; dropping capture records (counted in stats), forwarding goes on")
+	case vswitch.PortSecurityViolation:
+		if !status.quiet {
+			errq.printf("uml_switch: port %d: port security: new address %s over the port's bound; action %s", e.Port, e.MAC, e.Kind2)
 		}
 	}
 }

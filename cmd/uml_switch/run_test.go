@@ -133,6 +133,10 @@ func TestBadArguments(t *testing.T) {
 		{"-unix", filepath.Join(dir, "no", "such", "dir.ctl")},
 		{"-unix", ""},
 		{"-compat-v0", "-unix", filepath.Join(dir, "z"), ""},
+		{"-port-macs", "x", "-unix", filepath.Join(dir, "z")},
+		{"-port-macs", "-1", "-unix", filepath.Join(dir, "z")},
+		{"-port-macs-action", "burn", "-unix", filepath.Join(dir, "z")},
+		{"-storm", "fast", "-unix", filepath.Join(dir, "z")},
 	} {
 		var out, errOut bytes.Buffer
 		code := runCtx(context.Background(), append([]string{"uml_switch"}, args...), nil, &out, &errOut, nil)

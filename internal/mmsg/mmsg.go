@@ -148,11 +148,16 @@ func (b *SendBatch) Len() int { return b.n - b.off }
 func (b *SendBatch) Full() bool { return b.n == len(b.hdrs) }
 
 // Add queues frame for the raw address name (family and path, as long as
-// the peer bound it). It returns the datagram's index in the batch.
+// the peer bound it; empty for a connected socket's peer). It returns the
+// datagram's index in the batch.
 func (b *SendBatch) Add(name, frame []byte) int {
 	i := b.n
 	h := &b.hdrs[i].Hdr
-	h.Name = &name[0]
+	if len(name) > 0 {
+		h.Name = &name[0]
+	} else {
+		h.Name = nil // a connected socket's peer
+	}
 	h.Namelen = uint32(len(name))
 	if len(frame) > 0 {
 		b.iovs[i].Base = &frame[0]
@@ -189,6 +194,9 @@ func (b *SendBatch) Flush(fd int, flags int, failed func(i int, err unix.Errno))
 	}
 	b.reset()
 }
+
+// Discard empties the batch without sending.
+func (b *SendBatch) Discard() { b.reset() }
 
 func (b *SendBatch) reset() {
 	for i := 0; i < b.n; i++ {

@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/umlutils/umlutils/internal/mmsg"
 )
 
@@ -206,14 +208,27 @@ func Latency(ctl string, size int, d time.Duration) (LatencyResult, error) {
 			c.Close()
 		}
 	}()
-	a, b := cs[0], cs[1]
+	return PingPong(cs[0], cs[1], 0, size, d)
+}
+
+// PingPong measures round trips between two registered clients: a sends
+// a frame to b's host, b echoes it, one frame in flight at a time, for d.
+// Hosts are MAC(id, 0) and MAC(id+1, 0), so several pairs can run on one
+// switch with distinct ids. A round trip that takes over 200 ms is lost.
+func PingPong(a, b *Client, id, size int, d time.Duration) (LatencyResult, error) {
+	if size < 18 {
+		size = 18
+	}
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
+	ma, mb := MAC(id, 0), MAC(id+1, 0)
 	wg.Add(1)
 	go func() { // the echoing peer
 		defer wg.Done()
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
 		rb := mmsg.NewRecvBatch(16, 2048)
-		echo := Frame(MAC(0, 0), MAC(1, 0), typeTraffic, size)
+		echo := Frame(ma, mb, typeTraffic, size)
 		for {
 			n, err := b.Recv(rb)
 			select {
@@ -226,7 +241,7 @@ func Latency(ctl string, size int, d time.Duration) (LatencyResult, error) {
 			}
 			for i := 0; i < n; i++ {
 				f := rb.Frame(i)
-				if len(f) >= 18 && binary.BigEndian.Uint16(f[12:]) == typeTraffic {
+				if len(f) >= 18 && binary.BigEndian.Uint16(f[12:]) == typeTraffic && [6]byte(f[6:12]) == ma {
 					copy(echo[14:18], f[14:18])
 					_ = b.SendTo(echo)
 				}
@@ -235,17 +250,17 @@ func Latency(ctl string, size int, d time.Duration) (LatencyResult, error) {
 	}()
 	defer func() { close(stop); wg.Wait() }()
 	// Learn both MACs.
-	_ = a.SendTo(Frame([6]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, MAC(0, 0), typeLearn, 60))
-	_ = b.SendTo(Frame([6]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, MAC(1, 0), typeLearn, 60))
+	_ = a.SendTo(Frame([6]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, ma, typeLearn, 60))
+	_ = b.SendTo(Frame([6]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, mb, typeLearn, 60))
 	time.Sleep(100 * time.Millisecond)
 	rb := mmsg.NewRecvBatch(16, 2048)
 	// Drain the learning floods.
 	for {
-		if _, err := a.Recv(rb); err != nil {
+		if n, err := rb.Recv(a.FD, 0, unix.MSG_DONTWAIT); err != nil || n == 0 {
 			break
 		}
 	}
-	ping := Frame(MAC(1, 0), MAC(0, 0), typeTraffic, size)
+	ping := Frame(mb, ma, typeTraffic, size)
 	var rtts []time.Duration
 	lost := 0
 	end := time.Now().Add(d)
@@ -263,7 +278,7 @@ func Latency(ctl string, size int, d time.Duration) (LatencyResult, error) {
 			}
 			for i := 0; i < n; i++ {
 				f := rb.Frame(i)
-				if len(f) >= 18 && binary.BigEndian.Uint32(f[14:]) == seq {
+				if len(f) >= 18 && binary.BigEndian.Uint16(f[12:]) == typeTraffic && [6]byte(f[6:12]) == mb && binary.BigEndian.Uint32(f[14:]) == seq {
 					got = true
 				}
 			}
@@ -289,4 +304,38 @@ func Latency(ctl string, size int, d time.Duration) (LatencyResult, error) {
 		Mean: sum / time.Duration(len(rtts)),
 		Max:  rtts[len(rtts)-1],
 	}, nil
+}
+
+// Flood sends size-byte frames from c as fast as its socket takes them,
+// each with a fresh random source and a random unknown unicast destination
+// (what macof does), until stop is closed, and returns how many it sent.
+// Sends block while the switch's queue is full, as a guest's would.
+func Flood(c *Client, size int, stop <-chan struct{}) uint64 {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var r [8]byte
+	f := Frame([6]byte{}, [6]byte{}, typeTraffic, size)
+	seed := uint64(time.Now().UnixNano())
+	var sent uint64
+	for {
+		select {
+		case <-stop:
+			return sent
+		default:
+		}
+		for k := 0; k < 64; k++ {
+			// xorshift: cheap fresh addresses, unicast, locally administered.
+			seed ^= seed << 13
+			seed ^= seed >> 7
+			seed ^= seed << 17
+			binary.LittleEndian.PutUint64(r[:], seed)
+			copy(f[0:6], r[:6])
+			f[0] = f[0]&^1 | 2
+			copy(f[6:12], r[2:8])
+			f[6] = f[6]&^1 | 2
+			if c.SendTo(f) == nil {
+				sent++
+			}
+		}
+	}
 }

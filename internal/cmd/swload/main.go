@@ -3,7 +3,15 @@
 // measures frames per second or round-trip latency.
 //
 //	swload -ctl PATH throughput [-ports N] [-hosts M] [-size B] [-duration D]
+//	swload -ctl PATH perframe [-ports N] [-hosts M] [-size B] [-duration D] [-nonblock] [-pid PID]
+//	swload direct [-ports N] [-size B] [-duration D] [-nonblock]
 //	swload -ctl PATH latency [-size B] [-duration D]
+//
+// throughput batches sends with sendmmsg from one thread; perframe is
+// UML-like (a thread per port, one sendto per frame, unconnected sockets;
+// -nonblock counts EAGAIN as lost) and, with -pid, reports the switch
+// process's CPU time per delivered frame; direct is the same generator
+// port to port with no switch (the one-hop ceiling).
 //
 // Output is one line of key=value pairs for scripts.
 package main
@@ -24,6 +32,8 @@ func main() {
 	hosts := fs.Int("hosts", 1, "MAC addresses behind each port")
 	size := fs.Int("size", 64, "frame size in bytes")
 	dur := fs.Duration("duration", 3*time.Second, "measuring time")
+	nonblock := fs.Bool("nonblock", false, "perframe, direct: MSG_DONTWAIT sends, EAGAIN counted as lost")
+	pid := fs.Int("pid", 0, "perframe: the switch's pid, for its CPU time per frame")
 	_ = fs.Parse(os.Args[1:])
 	mode := fs.Arg(0)
 	if mode == "" {
@@ -38,6 +48,24 @@ func main() {
 			os.Exit(1)
 		}
 		fmt.Printf("fps=%.0f sent=%d received=%d seconds=%.2f\n", r.FramesPerSec(), r.Sent, r.Received, r.Duration.Seconds())
+	case "perframe", "direct":
+		cfg := swload.PerFrameConfig{Ports: *ports, Hosts: *hosts, Size: *size, Duration: *dur, NonBlocking: *nonblock, PID: *pid}
+		var r swload.PerFrameResult
+		var err error
+		if mode == "direct" {
+			r, err = swload.Direct(cfg)
+		} else {
+			r, err = swload.PerFrame(*ctl, cfg)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "swload:", err)
+			os.Exit(1)
+		}
+		fmt.Printf("fps=%.0f sent=%d received=%d lost=%d eagain=%d seconds=%.2f", r.FramesPerSec(), r.Sent, r.Received, r.Lost(), r.EAGAIN, r.Duration.Seconds())
+		if *pid > 0 {
+			fmt.Printf(" cpu_s=%.2f cpu_ns_per_frame=%.0f", r.CPU.Seconds(), float64(r.CPUPerFrame()))
+		}
+		fmt.Println()
 	case "latency":
 		r, err := swload.Latency(*ctl, *size, *dur)
 		if err != nil {
@@ -47,7 +75,7 @@ func main() {
 		fmt.Printf("p50_us=%.1f p99_us=%.1f mean_us=%.1f max_us=%.1f samples=%d lost=%d\n",
 			us(r.P50), us(r.P99), us(r.Mean), us(r.Max), r.Samples, r.Lost)
 	default:
-		fmt.Fprintf(os.Stderr, "swload: unknown mode %q (throughput, latency)\n", mode)
+		fmt.Fprintf(os.Stderr, "swload: unknown mode %q (throughput, perframe, direct, latency)\n", mode)
 		os.Exit(2)
 	}
 }
