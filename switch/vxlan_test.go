@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -370,5 +371,82 @@ func TestVXLANBindError(t *testing.T) {
 	_, err := sw.AddVXLAN(vswitch.VXLANConfig{VNI: 1, Local: apOf(c)})
 	if err == nil || !strings.Contains(err.Error(), apOf(c).String()) {
 		t.Fatalf("binding a used port: %v", err)
+	}
+}
+
+// The uplink's table of which remote an address lives behind is bounded by
+// the switch's MAC table size; an address it forgot is flooded to every
+// remote, never lost.
+func TestVXLANLearningBound(t *testing.T) {
+	ra, rb := udpAt(t, "127.0.0.31:0"), udpAt(t, "127.0.0.32:0")
+	sw := vswitch.New(vswitch.Config{MACTableSize: 4})
+	ctl := filepath.Join(t.TempDir(), "sw.ctl")
+	if err := sw.ListenDaemon(vswitch.DaemonConfig{Control: ctl, Group: -1}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sw.AddVXLAN(vswitch.VXLANConfig{VNI: 9, Local: netip.MustParseAddrPort("127.0.0.30:0"),
+		Remotes: []netip.AddrPort{apOf(ra), apOf(rb)}}); err != nil {
+		t.Fatal(err)
+	}
+	to := net.UDPAddrFromAddrPort(sw.VXLAN()[0].Local)
+	runSwitch(t, sw)
+	l := dial(t, ctl, 1)[0]
+	waitFor(t, "2 ports", func() bool { return len(sw.Ports()) == 2 })
+	for i := 0; i < 10; i++ {
+		f := append(vswitch.AppendVXLANHeader(nil, 9), swload.Frame(bcast, swload.MAC(5, i), 0x88b5, 60)...)
+		if _, err := ra.WriteToUDP(f, to); err != nil {
+			t.Fatal(err)
+		}
+		if recv(l, time.Second) == nil {
+			t.Fatalf("frame %d not forwarded", i)
+		}
+	}
+	if n := sw.VXLAN()[0].Remotes[0].MACs; n > 4 || n < 1 {
+		t.Fatalf("%d addresses learned behind remote A, bound 4", n)
+	}
+	// The first address is long forgotten by both tables: flooded.
+	send(t, l, swload.Frame(swload.MAC(5, 0), swload.MAC(1, 0), 0x88b6, 60))
+	for _, r := range []*net.UDPConn{ra, rb} {
+		if readVXLAN(r, time.Second) == nil {
+			t.Fatalf("a frame to a forgotten address did not reach %v", apOf(r))
+		}
+	}
+	// The last is known: A only.
+	send(t, l, swload.Frame(swload.MAC(5, 9), swload.MAC(1, 0), 0x88b6, 60))
+	if readVXLAN(ra, time.Second) == nil {
+		t.Fatal("A did not get a frame to its address")
+	}
+	if got := readVXLAN(rb, 200*time.Millisecond); got != nil {
+		t.Fatal("B got a frame to A's address")
+	}
+}
+
+// An IPv6 underlay.
+func TestVXLANIPv6(t *testing.T) {
+	r, err := net.ListenUDP("udp6", &net.UDPAddr{IP: net.IPv6loopback})
+	if err != nil {
+		t.Skipf("no IPv6 loopback: %v", err)
+	}
+	defer r.Close()
+	sw, ctl, _ := startFull(t, func(sw *vswitch.Switch) {
+		if _, err := sw.AddVXLAN(vswitch.VXLANConfig{VNI: 6, Local: netip.MustParseAddrPort("[::1]:0"),
+			Remotes: []netip.AddrPort{apOf(r)}}); err != nil {
+			t.Fatal(err)
+		}
+	})
+	l := dial(t, ctl, 1)[0]
+	waitFor(t, "2 ports", func() bool { return len(sw.Ports()) == 2 })
+	f := swload.Frame(bcast, swload.MAC(1, 0), 0x88b5, 1514)
+	send(t, l, f)
+	got := readVXLAN(r, time.Second)
+	if v, inner, err := vswitch.ParseVXLAN(got); err != nil || v != 6 || !bytes.Equal(inner, f) {
+		t.Fatalf("IPv6 remote got % x", got)
+	}
+	back := swload.Frame(swload.MAC(1, 0), swload.MAC(2, 0), 0x88b6, 100)
+	if _, err := r.WriteToUDP(append(vswitch.AppendVXLANHeader(nil, 6), back...), net.UDPAddrFromAddrPort(sw.VXLAN()[0].Local)); err != nil {
+		t.Fatal(err)
+	}
+	if got := recv(l, time.Second); !bytes.Equal(got, back) {
+		t.Fatalf("local port got % x", got)
 	}
 }
