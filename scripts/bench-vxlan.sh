@@ -8,7 +8,7 @@
 #           load: a synthetic UML port (daemon protocol) on each switch
 #   kernel: bridge br0 + vxlan0 (id 42, dstport 4790) + a veth whose other
 #           end is the generator's (AF_PACKET)
-# The generator (internal/cmd/swload send/recv) sends one-way unicast after
+# The generator (internal/cmd/oneway send/recv) sends one-way unicast after
 # both ends have announced their addresses; the receiver counts frames that
 # arrive. Rounds alternate kernel and ours; medians are reported. ROUNDS,
 # DURATION and SIZES override the defaults. Needs root and ip(8); without
@@ -39,7 +39,7 @@ cleanup() {
 }
 trap cleanup EXIT
 go build -o "$tmp/uml_switch" ./cmd/uml_switch
-go build -o "$tmp/swload" ./internal/cmd/swload
+go build -o "$tmp/oneway" ./internal/cmd/oneway
 
 ip netns add "$nsA"
 ip netns add "$nsB"
@@ -84,10 +84,10 @@ oneway() {
 		rx=(-if gB)
 		tx=(-if gA)
 	fi
-	ip netns exec "$nsB" timeout 60 "$tmp/swload" "${rx[@]}" recv -duration "$DURATION" >"$tmp/rx" 2>&1 &
+	ip netns exec "$nsB" timeout 60 "$tmp/oneway" "${rx[@]}" recv -duration "$DURATION" >"$tmp/rx" 2>&1 &
 	local rxpid=$!
 	sleep 0.3
-	ip netns exec "$nsA" timeout 60 "$tmp/swload" "${tx[@]}" send -size "$size" -duration "$DURATION" >"$tmp/tx" 2>&1 || true
+	ip netns exec "$nsA" timeout 60 "$tmp/oneway" "${tx[@]}" send -size "$size" -duration "$DURATION" >"$tmp/tx" 2>&1 || true
 	wait "$rxpid" || true
 	if [ "$impl" = ours ]; then
 		for p in "${pids[@]}"; do kill -INT "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done

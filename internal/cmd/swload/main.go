@@ -4,13 +4,6 @@
 //
 //	swload -ctl PATH throughput [-ports N] [-hosts M] [-size B] [-duration D]
 //	swload -ctl PATH latency [-size B] [-duration D]
-//	swload -ctl PATH|-if IFACE send [-size B] [-duration D]
-//	swload -ctl PATH|-if IFACE recv [-duration D]
-//
-// send and recv are the two ends of a one-way run across two switches (or
-// two kernel bridges, -if: an AF_PACKET socket on that interface) in
-// different network namespaces: start recv first; it announces its address,
-// then counts frames until a second passes without one.
 //
 // Output is one line of key=value pairs for scripts.
 package main
@@ -31,7 +24,6 @@ func main() {
 	hosts := fs.Int("hosts", 1, "MAC addresses behind each port")
 	size := fs.Int("size", 64, "frame size in bytes")
 	dur := fs.Duration("duration", 3*time.Second, "measuring time")
-	ifname := fs.String("if", "", "send/recv: an interface (AF_PACKET) instead of a switch")
 	_ = fs.Parse(os.Args[1:])
 	mode := fs.Arg(0)
 	if mode == "" {
@@ -54,43 +46,8 @@ func main() {
 		}
 		fmt.Printf("p50_us=%.1f p99_us=%.1f mean_us=%.1f max_us=%.1f samples=%d lost=%d\n",
 			us(r.P50), us(r.P99), us(r.Mean), us(r.Max), r.Samples, r.Lost)
-	case "send", "recv":
-		c := *ctl
-		if *ifname != "" {
-			c = ""
-		}
-		e, err := swload.OpenEndpoint(c, *ifname)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "swload:", err)
-			os.Exit(1)
-		}
-		defer e.Close()
-		src, dst := swload.MAC(1, 0), swload.MAC(2, 0)
-		if mode == "recv" {
-			if err := e.Announce(dst); err == nil {
-				var r swload.SinkResult
-				if r, err = e.Sink(time.Second, *dur+10*time.Second); err == nil {
-					fmt.Printf("fps=%.0f received=%d seconds=%.2f\n", r.FramesPerSec(), r.Received, r.Span.Seconds())
-					return
-				}
-			}
-			fmt.Fprintln(os.Stderr, "swload:", err)
-			os.Exit(1)
-		}
-		if err := e.Announce(src); err != nil {
-			fmt.Fprintln(os.Stderr, "swload:", err)
-			os.Exit(1)
-		}
-		time.Sleep(300 * time.Millisecond)
-		start := time.Now()
-		n, err := e.Blast(src, dst, *size, *dur)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "swload:", err)
-			os.Exit(1)
-		}
-		fmt.Printf("sent=%d send_fps=%.0f\n", n, float64(n)/time.Since(start).Seconds())
 	default:
-		fmt.Fprintf(os.Stderr, "swload: unknown mode %q (throughput, latency, send, recv)\n", mode)
+		fmt.Fprintf(os.Stderr, "swload: unknown mode %q (throughput, latency)\n", mode)
 		os.Exit(2)
 	}
 }
