@@ -349,10 +349,12 @@ func TestTwoSwitchesOverVXLAN(t *testing.T) {
 			t.Fatalf("frame %d: B got % x", i, got)
 		}
 	}
-	info := swA.VXLAN()[0]
-	if r := info.Remotes[0]; r.TxFrames != 101 || r.RxFrames != 1 || r.MACs != 1 {
-		t.Fatalf("A's remote counters %+v", r)
-	}
+	// The sender counts a datagram once sendmsg returns, which may be
+	// after the receiving switch has delivered it.
+	waitFor(t, "A's remote counters", func() bool {
+		r := swA.VXLAN()[0].Remotes[0]
+		return r.TxFrames == 101 && r.RxFrames == 1 && r.MACs == 1
+	})
 	// Adding a second uplink on the same local endpoint is refused, and
 	// after Run no uplink may be added.
 	if _, err := swA.AddVXLAN(vswitch.VXLANConfig{VNI: 8, Local: aLocal}); err == nil {
