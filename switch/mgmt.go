@@ -34,6 +34,8 @@ import (
 //	                                  port N (0: no bound)
 //	hub on|off
 //	pcap start FILE | pcap stop       FILE relative to the switch's directory
+//	vxlan [json]                      VXLAN uplinks, remotes and counters
+//	vxlan add|del ADDR[:PORT] [vni N] a remote endpoint (vxlan.go)
 //	help
 const maxCommandLine = 4096
 
@@ -98,6 +100,8 @@ func (sw *Switch) Command(line string) ([]string, error) {
 		return sw.pcapCommand(f[1:])
 	case "port":
 		return nil, sw.portCommand(f[1:])
+	case "vxlan":
+		return sw.vxlanCommand(f[1:], asJSON)
 	}
 	return nil, cmdErr("unknown command %q (try help)", f[0])
 }
@@ -113,7 +117,9 @@ port N clear
 port N maxmacs M [drop|shutdown]
 port N storm RATE
 hub on|off
-pcap start FILE | pcap stop`
+pcap start FILE | pcap stop
+vxlan [json]
+vxlan add|del ADDR[:PORT] [vni N]`
 
 func onOff(b bool) string {
 	if b {

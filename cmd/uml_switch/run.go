@@ -54,6 +54,8 @@ type options struct {
 	portMACAction vswitch.SecurityAction
 	storm         int      // flooded frames/s per port; 0 default, -1 none
 	banners       []string // lines the C switch prints while parsing
+
+	vxlan []vswitch.VXLANConfig // -vxlan, one uplink each
 }
 
 func usage(prog string) string {
@@ -62,7 +64,8 @@ func usage(prog string) string {
 		"Extensions: [ -daemon ] [ -q ] [ -pcap file|- ] [ -mode octal ] [ -group group ]\n"+
 		"            [ -mac-age seconds ] [ -mac-table entries ]\n"+
 		"            [ -bess path ] [ -stream path ] [ -mgmt path ]\n"+
-		"            [ -port-macs n ] [ -port-macs-action drop|shutdown ] [ -storm fps ]\n", prog, prog)
+		"            [ -port-macs n ] [ -port-macs-action drop|shutdown ] [ -storm fps ]\n"+
+		"            [ -vxlan vni=N,local=ADDR[:PORT][,remote=ADDR[:PORT]]... ]...\n", prog, prog)
 }
 
 // usageError is a command line the C switch would answer with its usage.
@@ -124,7 +127,7 @@ func parseArgs(args []string) (*options, error) {
 			o.daemon = true
 		case "-q":
 			o.quiet = true
-		case "-pcap", "-mode", "-group", "-mac-age", "-mac-table", "-bess", "-stream", "-mgmt", "-port-macs", "-port-macs-action", "-storm":
+		case "-pcap", "-mode", "-group", "-mac-age", "-mac-table", "-bess", "-stream", "-mgmt", "-port-macs", "-port-macs-action", "-storm", "-vxlan":
 			if err := need(i, 1, a); err != nil {
 				return o, err
 			}
@@ -161,6 +164,13 @@ func (o *options) setValue(name, v string) error {
 		o.stream = v
 	case "-mgmt":
 		o.mgmt = v
+	case "-vxlan":
+		// Repeatable: one uplink each.
+		c, err := vswitch.ParseVXLANSpec(v)
+		if err != nil {
+			return fmt.Errorf("-vxlan: %w", err)
+		}
+		o.vxlan = append(o.vxlan, c)
 	case "-mode":
 		m, err := strconv.ParseUint(v, 8, 32)
 		if err != nil || m > 0o7777 {
@@ -338,6 +348,19 @@ func runCtx(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 			return fail(err)
 		}
 		extra = append(extra, fmt.Sprintf("%s management socket '%s'", o.prog, o.mgmt))
+	}
+	for _, c := range o.vxlan {
+		p, err := sw.AddVXLAN(c)
+		if err != nil {
+			return fail(err)
+		}
+		local := c.Local
+		for _, u := range sw.VXLAN() {
+			if u.Port == p.ID {
+				local = u.Local // the port the kernel picked for :0
+			}
+		}
+		extra = append(extra, fmt.Sprintf("%s vxlan vni %d on %s, %d remote(s)", o.prog, c.VNI, local, len(c.Remotes)))
 	}
 	if o.pcap != "" {
 		var w io.Writer = stdout
