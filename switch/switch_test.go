@@ -419,7 +419,7 @@ func TestMACTableBoundAndAging(t *testing.T) {
 
 func TestPcapCapture(t *testing.T) {
 	sw, ctl, _ := start(t, vswitch.Config{})
-	var buf syncBuffer
+	var buf syncbuf.Buffer
 	c, err := vswitch.NewPcapCapture(&buf)
 	if err != nil {
 		t.Fatal(err)
@@ -437,8 +437,6 @@ func TestPcapCapture(t *testing.T) {
 		t.Fatalf("captured length %d, want 100", l)
 	}
 }
-
-type syncBuffer = syncbuf.Buffer
 
 // The data loop sleeps in recvmmsg without handing back its P; a garbage
 // collection (which must stop every goroutine) still completes promptly

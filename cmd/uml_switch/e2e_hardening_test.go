@@ -19,6 +19,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/umlutils/umlutils/internal/swload"
+	"github.com/umlutils/umlutils/internal/syncbuf"
 	"github.com/umlutils/umlutils/internal/testbed"
 )
 
@@ -101,7 +102,7 @@ func TestE2EStalledReadersWhileGuestsPing(t *testing.T) {
 		t.Fatal(err)
 	}
 	// tcpdump first: the switch's open of the FIFO waits for a reader.
-	dumpOut := &syncBuffer{}
+	dumpOut := &syncbuf.Buffer{}
 	dump := exec.Command("tcpdump", "-n", "-r", fifo)
 	dump.Stdout, dump.Stderr = dumpOut, dumpOut
 	dump.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}

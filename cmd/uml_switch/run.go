@@ -17,8 +17,7 @@ import (
 	"syscall"
 	"time"
 
-	"golang.org/x/sys/unix"
-
+	"github.com/umlutils/umlutils/internal/term"
 	vswitch "github.com/umlutils/umlutils/switch"
 	"github.com/umlutils/umlutils/tuntap"
 )
@@ -395,7 +394,7 @@ func runCtx(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 		}
 	}
 	ready()
-	if f, ok := stdin.(*os.File); ok && isTerminal(f) {
+	if f, ok := stdin.(*os.File); ok && term.IsTerminal(f) {
 		// As the C switch: EOF on a terminal stdin ends the switch.
 		ctx2, cancel := context.WithCancel(ctx)
 		defer cancel()
@@ -440,11 +439,6 @@ func printEvent(status, errq *lineWriter, e vswitch.Event) {
 			errq.printf("uml_switch: port %d: port security: new address %s over the port's bound; action %s", e.Port, e.MAC, e.Kind2)
 		}
 	}
-}
-
-func isTerminal(f *os.File) bool {
-	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
-	return err == nil
 }
 
 // ready tells whoever waits that the control socket accepts connections:

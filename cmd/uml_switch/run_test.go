@@ -15,15 +15,14 @@ import (
 
 	"github.com/creack/pty"
 	"github.com/umlutils/umlutils/internal/syncbuf"
+	"github.com/umlutils/umlutils/internal/testbed"
 )
-
-type syncBuffer = syncbuf.Buffer
 
 // startRun runs the command body in-process until the returned stop is
 // called; stop returns the exit code.
-func startRun(t *testing.T, args ...string) (stdout, stderr *syncBuffer, stop func() int) {
+func startRun(t *testing.T, args ...string) (stdout, stderr *syncbuf.Buffer, stop func() int) {
 	t.Helper()
-	stdout, stderr = &syncBuffer{}, &syncBuffer{}
+	stdout, stderr = &syncbuf.Buffer{}, &syncbuf.Buffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
 	go func() { done <- runCtx(ctx, append([]string{"uml_switch"}, args...), nil, stdout, stderr, nil) }()
@@ -44,22 +43,11 @@ func startRun(t *testing.T, args ...string) (stdout, stderr *syncBuffer, stop fu
 	return
 }
 
-func waitForFile(t *testing.T, path string) {
-	t.Helper()
-	for i := 0; i < 500; i++ {
-		if _, err := os.Stat(path); err == nil {
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Fatalf("%s did not appear", path)
-}
-
 // The lines a script reads from the C switch, in the same order.
 func TestStatusLines(t *testing.T) {
 	ctl := filepath.Join(t.TempDir(), "sw.ctl")
 	out, errOut, stop := startRun(t, "-hub", "-unix", ctl)
-	waitForFile(t, ctl)
+	testbed.WaitForFile(t, ctl, 5*time.Second)
 	scenario(t, ctl, true)
 	if code := stop(); code != 0 {
 		t.Fatalf("exit %d, stderr %s", code, errOut)
@@ -95,7 +83,7 @@ Disconnect
 func TestQuietAndPcapToStdout(t *testing.T) {
 	ctl := filepath.Join(t.TempDir(), "sw.ctl")
 	out, errOut, stop := startRun(t, "-q", "-unix", ctl)
-	waitForFile(t, ctl)
+	testbed.WaitForFile(t, ctl, 5*time.Second)
 	scenario(t, ctl, true)
 	stop()
 	if out.String() != "" || errOut.String() != "" {
@@ -103,7 +91,7 @@ func TestQuietAndPcapToStdout(t *testing.T) {
 	}
 	ctl2 := filepath.Join(t.TempDir(), "sw.ctl")
 	out, errOut, stop = startRun(t, "-pcap", "-", "-unix", ctl2)
-	waitForFile(t, ctl2)
+	testbed.WaitForFile(t, ctl2, 5*time.Second)
 	scenario(t, ctl2, true)
 	stop()
 	if !strings.HasPrefix(out.String(), "\xd4\xc3\xb2\xa1") {
@@ -152,7 +140,7 @@ func TestBadArguments(t *testing.T) {
 func TestModeAndGroup(t *testing.T) {
 	ctl := filepath.Join(t.TempDir(), "sw.ctl")
 	_, errOut, stop := startRun(t, "-mode", "660", "-group", "0", "-unix", ctl)
-	waitForFile(t, ctl)
+	testbed.WaitForFile(t, ctl, 5*time.Second)
 	fi, err := os.Stat(ctl)
 	if err != nil {
 		t.Fatal(err)
@@ -172,12 +160,12 @@ func TestTerminalEOFEnds(t *testing.T) {
 	defer ptmx.Close()
 	defer tty.Close()
 	ctl := filepath.Join(t.TempDir(), "sw.ctl")
-	var out, errOut syncBuffer
+	var out, errOut syncbuf.Buffer
 	done := make(chan int, 1)
 	go func() {
 		done <- runCtx(context.Background(), []string{"uml_switch", "-unix", ctl}, tty, &out, &errOut, nil)
 	}()
-	waitForFile(t, ctl)
+	testbed.WaitForFile(t, ctl, 5*time.Second)
 	if _, err := ptmx.Write([]byte{4}); err != nil { // ^D: EOF in canonical mode
 		t.Fatal(err)
 	}
@@ -222,7 +210,7 @@ func TestBrokenStdoutPipe(t *testing.T) {
 	}
 	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
 	w.Close()
-	waitForFile(t, ctl)
+	testbed.WaitForFile(t, ctl, 5*time.Second)
 	r.Close() // the reader goes away
 	// A new connection makes the switch print a line into the broken pipe.
 	c, err := net.Dial("unix", ctl)

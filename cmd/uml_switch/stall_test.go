@@ -18,12 +18,14 @@ import (
 
 	"github.com/umlutils/umlutils/internal/mmsg"
 	"github.com/umlutils/umlutils/internal/swload"
+	"github.com/umlutils/umlutils/internal/syncbuf"
+	"github.com/umlutils/umlutils/internal/testbed"
 )
 
 // stallHelper runs the switch as a child process (this test binary) with
 // stdout on a pipe the test never reads; it returns the child, its
 // management socket and control socket.
-func stallHelper(t *testing.T, stdout *os.File, args ...string) (*exec.Cmd, string, string, *syncBuffer) {
+func stallHelper(t *testing.T, stdout *os.File, args ...string) (*exec.Cmd, string, string, *syncbuf.Buffer) {
 	t.Helper()
 	dir := t.TempDir()
 	ctl, mgmt := filepath.Join(dir, "sw.ctl"), filepath.Join(dir, "mgmt")
@@ -31,14 +33,14 @@ func stallHelper(t *testing.T, stdout *os.File, args ...string) (*exec.Cmd, stri
 	cmd.Env = append(os.Environ(), "UMLUTILS_SWITCH_HELPER=1",
 		"UMLUTILS_SWITCH_ARGS="+strings.Join(append([]string{"-unix", ctl, "-mgmt", mgmt}, args...), " "))
 	cmd.Stdout = stdout
-	errOut := &syncBuffer{}
+	errOut := &syncbuf.Buffer{}
 	cmd.Stderr = errOut
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	waitForFile(t, ctl)
-	waitForFile(t, mgmt)
+	testbed.WaitForFile(t, ctl, 5*time.Second)
+	testbed.WaitForFile(t, mgmt, 5*time.Second)
 	return cmd, ctl, mgmt, errOut
 }
 
@@ -222,7 +224,7 @@ func TestPortSecurityAndStormFlags(t *testing.T) {
 	dir := t.TempDir()
 	ctl, mgmt := filepath.Join(dir, "sw.ctl"), filepath.Join(dir, "mgmt")
 	_, errOut, stop := startRun(t, "-q", "-unix", ctl, "-mgmt", mgmt, "-port-macs", "2", "-port-macs-action", "shutdown", "-storm", "0")
-	waitForFile(t, mgmt)
+	testbed.WaitForFile(t, mgmt, 5*time.Second)
 	cs, err := swload.Ports(ctl, 1)
 	if err != nil {
 		t.Fatal(err)

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/umlutils/umlutils/internal/testbed"
 )
 
 // -vxlan: a bad specification or a local endpoint that cannot be bound is
@@ -48,7 +50,7 @@ func TestVXLANFlag(t *testing.T) {
 	stdout, _, stop := startRun(t, "-unix", ctl, "-mgmt", mg,
 		"-vxlan", "vni=10,local=127.0.0.21:0,remote=127.0.0.22:4789,remote=127.0.0.23",
 		"-vxlan", "vni=20,local=127.0.0.21:0")
-	waitForFile(t, mg)
+	testbed.WaitForFile(t, mg, 5*time.Second)
 	c, err := net.Dial("unix", mg)
 	if err != nil {
 		t.Fatal(err)
