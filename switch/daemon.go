@@ -74,8 +74,8 @@ type daemon struct {
 	closing  atomic.Bool
 	started  atomic.Bool
 	loopDone chan struct{}
-	dataAddr [SizeofSockaddrUnix]byte // raw, as sent in replies
-	byAddr   map[string]*Port         // under sw.mu
+	dataAddr [mmsg.SizeofSockaddrUnix]byte // raw, as sent in replies
+	byAddr   map[string]*Port              // under sw.mu
 	// epfd watches the shared and every port's data socket; byToken
 	// finds a port by its epoll token (under sw.mu).
 	epfd      int
@@ -484,7 +484,7 @@ func (d *daemon) openPortSocket(p *Port) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("data socket: %w", err)
 	}
-	addr := make([]byte, SizeofSockaddrUnix)
+	addr := make([]byte, mmsg.SizeofSockaddrUnix)
 	binary.LittleEndian.PutUint16(addr, unix.AF_UNIX)
 	var r [12]byte
 	_, _ = rand.Read(r[:])

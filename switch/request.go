@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+
+	"github.com/umlutils/umlutils/internal/mmsg"
 )
 
 // Magic opens every request since protocol 1 (SWITCH_MAGIC in the C
@@ -16,16 +18,16 @@ const Magic = 0xfeedface
 const ReqNewControl = 0
 
 // Request sizes on the wire (x86 UML kernels; host byte order).
+// The address in each is a struct sockaddr_un, mmsg.SizeofSockaddrUnix
+// (110) bytes: u16 family, 108 bytes of path.
 const (
-	// SizeofSockaddrUnix is struct sockaddr_un: u16 family, 108 bytes path.
-	SizeofSockaddrUnix = 110
 	// requestV3Len is u32 magic, u32 version, u32 type, sockaddr_un; the
 	// kernel writes 124 bytes (2 bytes of tail padding).
-	requestV3Len = 12 + SizeofSockaddrUnix
+	requestV3Len = 12 + mmsg.SizeofSockaddrUnix
 	// requestV1Len is u32 magic, u32 type, u8 mac[6], sockaddr_un.
-	requestV1Len = 8 + 6 + SizeofSockaddrUnix
+	requestV1Len = 8 + 6 + mmsg.SizeofSockaddrUnix
 	// requestV0Len is u32 type, u8 mac[6], sockaddr_un.
-	requestV0Len = 4 + 6 + SizeofSockaddrUnix
+	requestV0Len = 4 + 6 + mmsg.SizeofSockaddrUnix
 	// MaxRequestLen is the longest request any version sends, padding
 	// included: anything longer on a fresh control connection is garbage.
 	MaxRequestLen = 124
@@ -69,7 +71,7 @@ type Request struct {
 	MAC [6]byte
 	// Sock is the UML's data socket as the raw 110-byte sockaddr_un it
 	// sent. Abstract names are binary: compare and reply byte for byte.
-	Sock [SizeofSockaddrUnix]byte
+	Sock [mmsg.SizeofSockaddrUnix]byte
 }
 
 // Need reports how many bytes the request starting with p needs in total,

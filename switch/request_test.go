@@ -5,10 +5,12 @@ import (
 	"encoding/binary"
 	"errors"
 	"testing"
+
+	"github.com/umlutils/umlutils/internal/mmsg"
 )
 
-func sockaddr(name string) [SizeofSockaddrUnix]byte {
-	var s [SizeofSockaddrUnix]byte
+func sockaddr(name string) [mmsg.SizeofSockaddrUnix]byte {
+	var s [mmsg.SizeofSockaddrUnix]byte
 	binary.LittleEndian.PutUint16(s[:], 1)
 	copy(s[2:], name)
 	return s
