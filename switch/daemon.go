@@ -152,25 +152,39 @@ func clearStale(path string) error {
 	return nil
 }
 
-// ListenUnix listens on a Unix socket of the given kind ("unix",
-// "unixpacket") at path, after clearing a stale socket file, and applies
-// mode and group (group < 0: unchanged) to the file.
-func ListenUnix(network, path string, mode os.FileMode, group int) (*net.UnixListener, error) {
-	if err := clearStale(path); err != nil {
+// SocketConfig is where a listening socket goes and who may connect: the
+// management socket (ListenManagement) and the bess and stream transports'
+// sockets (ListenBess, ListenStream). DaemonConfig has the same Mode and
+// Group for the control socket.
+type SocketConfig struct {
+	// Path is the socket file's path. A stale socket there (nobody
+	// listens) is replaced; a live one is a *SocketInUseError.
+	Path string
+	// Mode, if non-zero, is chmod'ed onto the socket file.
+	Mode os.FileMode
+	// Group, if >= 0, becomes the socket file's group.
+	Group int
+}
+
+// listenUnix listens on a Unix socket of the given kind ("unix",
+// "unixpacket") at s.Path, after clearing a stale socket file, and applies
+// s.Mode and s.Group to the file.
+func listenUnix(network string, s SocketConfig) (*net.UnixListener, error) {
+	if err := clearStale(s.Path); err != nil {
 		return nil, err
 	}
-	l, err := net.ListenUnix(network, &net.UnixAddr{Name: path, Net: network})
+	l, err := net.ListenUnix(network, &net.UnixAddr{Name: s.Path, Net: network})
 	if err != nil {
 		return nil, err
 	}
-	if mode != 0 {
-		if err := os.Chmod(path, mode); err != nil {
+	if s.Mode != 0 {
+		if err := os.Chmod(s.Path, s.Mode); err != nil {
 			l.Close()
 			return nil, err
 		}
 	}
-	if group >= 0 {
-		if err := os.Lchown(path, -1, group); err != nil {
+	if s.Group >= 0 {
+		if err := os.Lchown(s.Path, -1, s.Group); err != nil {
 			l.Close()
 			return nil, err
 		}
@@ -179,7 +193,7 @@ func ListenUnix(network, path string, mode os.FileMode, group int) (*net.UnixLis
 }
 
 func (d *daemon) listen() error {
-	l, err := ListenUnix("unix", d.cfg.Control, d.cfg.Mode, d.cfg.Group)
+	l, err := listenUnix("unix", SocketConfig{Path: d.cfg.Control, Mode: d.cfg.Mode, Group: d.cfg.Group})
 	if err != nil {
 		return fmt.Errorf("control socket: %w", err)
 	}
@@ -355,7 +369,7 @@ func (d *daemon) handleControl(c *net.UnixConn) {
 		return
 	}
 	slack := MaxRequestLen - n
-	p := &Port{ID: id, Kind: "daemon", Peer: d.peerName(req.Sock[:]), tr: d, conn: c,
+	p := &Port{ID: id, Transport: TransportDaemon, Peer: d.peerName(req.Sock[:]), tr: d, conn: c,
 		key: string(sockKey(req.Sock[:])), sendAddr: append([]byte(nil), req.Sock[:]...), dfd: -1}
 	identify(p, c, req.Sock[:])
 	addr, err := d.openPortSocket(p)
@@ -431,7 +445,7 @@ func allZero(b []byte) bool {
 	return true
 }
 
-// readRequest reads until the request in buf is complete (by Need), an
+// readRequest reads until the request in buf is complete (by requestNeed), an
 // error is certain, or requestTimeout passes.
 func readRequest(c *net.UnixConn, buf []byte) (int, error) {
 	_ = c.SetReadDeadline(time.Now().Add(requestTimeout))
@@ -442,7 +456,7 @@ func readRequest(c *net.UnixConn, buf []byte) (int, error) {
 		if n > MaxRequestLen {
 			return n, ErrOversizeRequest
 		}
-		need := Need(buf[:n])
+		need := requestNeed(buf[:n])
 		if need == 0 || (n >= need && n >= 8) {
 			// Give padding that is already on its way a moment.
 			return n, nil

@@ -69,7 +69,7 @@ func TestFailingPacketPortCostsOnlyItself(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := sw.AddPacketPort("tap", "tap:gone", dir); err != nil {
+	if _, err := sw.AddPacketPort(TransportTap, "tap:gone", dir); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())

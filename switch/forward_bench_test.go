@@ -21,7 +21,7 @@ func BenchmarkForward(b *testing.B) {
 			tr := &countingTransport{}
 			ps := make([]*Port, ports)
 			for i := range ps {
-				ps[i] = &Port{ID: i + 5, Kind: "bench", tr: tr}
+				ps[i] = &Port{ID: i + 5, Transport: "bench", tr: tr}
 				sw.addPort(ps[i])
 			}
 			hosts := 4096 / ports

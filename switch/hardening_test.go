@@ -119,7 +119,7 @@ func TestStalledCaptureReader(t *testing.T) {
 	if err := sw.ListenDaemon(vswitch.DaemonConfig{Control: ctl, Group: -1}); err != nil {
 		t.Fatal(err)
 	}
-	if err := sw.ListenManagement(mpath, 0, -1); err != nil {
+	if err := sw.ListenManagement(vswitch.SocketConfig{Path: mpath, Group: -1}); err != nil {
 		t.Fatal(err)
 	}
 	runSwitch(t, sw)
@@ -428,13 +428,13 @@ func TestStartStopUnderLoad(t *testing.T) {
 		if err := sw.ListenDaemon(vswitch.DaemonConfig{Control: ctl, Group: -1}); err != nil {
 			t.Fatal(err)
 		}
-		if err := sw.ListenManagement(mpath, 0, -1); err != nil {
+		if err := sw.ListenManagement(vswitch.SocketConfig{Path: mpath, Group: -1}); err != nil {
 			t.Fatal(err)
 		}
-		if err := sw.ListenStream(filepath.Join(dir, "s"), 0, -1); err != nil {
+		if err := sw.ListenStream(vswitch.SocketConfig{Path: filepath.Join(dir, "s"), Group: -1}); err != nil {
 			t.Fatal(err)
 		}
-		if err := sw.ListenBess(filepath.Join(dir, "b"), 0, -1); err != nil {
+		if err := sw.ListenBess(vswitch.SocketConfig{Path: filepath.Join(dir, "b"), Group: -1}); err != nil {
 			t.Fatal(err)
 		}
 		ctx, cancel := context.WithCancel(context.Background())

@@ -21,29 +21,29 @@ import (
 // frame after a 4-byte big-endian length).
 type portListener struct {
 	sw   *Switch
-	kind string
+	kind Transport
 	path string
 	l    *net.UnixListener
 }
 
 // ListenBess serves UML vector guests (vecN:transport=bess,dst=PATH) on a
-// SOCK_SEQPACKET socket at path.
-func (sw *Switch) ListenBess(path string, mode os.FileMode, group int) error {
-	return sw.listenPorts("bess", "unixpacket", path, mode, group)
+// SOCK_SEQPACKET socket at s.Path.
+func (sw *Switch) ListenBess(s SocketConfig) error {
+	return sw.listenPorts(TransportBess, "unixpacket", s)
 }
 
 // ListenStream serves QEMU guests (-netdev stream,server=off,
-// addr.type=unix,addr.path=PATH) on a SOCK_STREAM socket at path.
-func (sw *Switch) ListenStream(path string, mode os.FileMode, group int) error {
-	return sw.listenPorts("stream", "unix", path, mode, group)
+// addr.type=unix,addr.path=PATH) on a SOCK_STREAM socket at s.Path.
+func (sw *Switch) ListenStream(s SocketConfig) error {
+	return sw.listenPorts(TransportStream, "unix", s)
 }
 
-func (sw *Switch) listenPorts(kind, network, path string, mode os.FileMode, group int) error {
-	l, err := ListenUnix(network, path, mode, group)
+func (sw *Switch) listenPorts(kind Transport, network string, s SocketConfig) error {
+	l, err := listenUnix(network, s)
 	if err != nil {
 		return fmt.Errorf("%s socket: %w", kind, err)
 	}
-	pl := &portListener{sw: sw, kind: kind, path: path, l: l}
+	pl := &portListener{sw: sw, kind: kind, path: s.Path, l: l}
 	sw.mu.Lock()
 	sw.servers = append(sw.servers, pl)
 	sw.mu.Unlock()
@@ -62,9 +62,9 @@ func (pl *portListener) serve(ctx context.Context) error {
 			time.Sleep(50 * time.Millisecond) // EMFILE and the like
 			continue
 		}
-		peer := pl.kind + ":" + pl.path
+		peer := string(pl.kind) + ":" + pl.path
 		if ra, ok := c.RemoteAddr().(*net.UnixAddr); ok && ra != nil && ra.Name != "" && ra.Name != "@" {
-			peer = pl.kind + ":" + ra.Name
+			peer = string(pl.kind) + ":" + ra.Name
 		}
 		var who Port
 		who.Peer = peer
@@ -84,7 +84,7 @@ func (pl *portListener) serve(ctx context.Context) error {
 				unix.Close(fd)
 				continue
 			}
-			_, _ = pl.sw.addPacketPort("bess", os.NewFile(uintptr(fd), peer), &who)
+			_, _ = pl.sw.addPacketPort(TransportBess, os.NewFile(uintptr(fd), peer), &who)
 			continue
 		}
 		pl.sw.addStreamPort(c, &who)
@@ -110,7 +110,7 @@ const maxStreamPending = 1 << 20
 func (sw *Switch) addStreamPort(c *net.UnixConn, who *Port) {
 	id := sw.reserveID()
 	sp := &streamPort{sw: sw, c: c, kick: make(chan struct{}, 1), done: make(chan struct{})}
-	p := &Port{ID: id, Kind: "stream", Peer: who.Peer, PeerPID: who.PeerPID, UMID: who.UMID, PeerAddr: who.PeerAddr, tr: sp}
+	p := &Port{ID: id, Transport: TransportStream, Peer: who.Peer, PeerPID: who.PeerPID, UMID: who.UMID, PeerAddr: who.PeerAddr, tr: sp}
 	sp.port = p
 	if err := sw.addPort(p); err != nil {
 		c.Close()

@@ -101,7 +101,7 @@ func TestMACFloodConstantCost(t *testing.T) {
 	tr := &countingTransport{}
 	ps := make([]*Port, 3)
 	for i := range ps {
-		ps[i] = &Port{ID: i + 5, Kind: "bench", tr: tr}
+		ps[i] = &Port{ID: i + 5, Transport: "bench", tr: tr}
 		if err := sw.addPort(ps[i]); err != nil {
 			t.Fatal(err)
 		}

@@ -46,11 +46,23 @@ const maxCommandLine = 4096
 const maxMgmtConns = 128
 
 // CommandError is a command the switch refused; its text follows "ERR ".
-type CommandError struct{ Reason string }
+// Err is the error that made it fail, if one did (a file that would not
+// open, an unknown VXLAN remote), for errors.Is and errors.As.
+type CommandError struct {
+	Reason string
+	Err    error
+}
 
 func (e *CommandError) Error() string { return e.Reason }
 
-func cmdErr(format string, a ...any) error { return &CommandError{Reason: fmt.Sprintf(format, a...)} }
+func (e *CommandError) Unwrap() error { return e.Err }
+
+// cmdErr formats a CommandError as fmt.Errorf does; an error given with
+// %w becomes its Err.
+func cmdErr(format string, a ...any) error {
+	e := fmt.Errorf(format, a...)
+	return &CommandError{Reason: e.Error(), Err: errors.Unwrap(e)}
+}
 
 // Command runs one management command and returns its reply lines (without
 // the final OK) or a *CommandError.
@@ -138,7 +150,7 @@ func jsonLine(v any) ([]string, error) {
 
 type portJSON struct {
 	ID        int               `json:"id"`
-	Transport string            `json:"transport"`
+	Transport Transport         `json:"transport"`
 	Peer      string            `json:"peer"`
 	Up        bool              `json:"up"`
 	MACs      int               `json:"macs"`
@@ -174,7 +186,7 @@ func (sw *Switch) portsReply(asJSON bool) ([]string, error) {
 			for _, r := range DropReasons() {
 				drops[r.String()] = p.Counters.Drop(r)
 			}
-			out = append(out, portJSON{ID: p.ID, Transport: p.Kind, Peer: p.Peer, Up: p.Up, MACs: p.MACs,
+			out = append(out, portJSON{ID: p.ID, Transport: p.Transport, Peer: p.Peer, Up: p.Up, MACs: p.MACs,
 				RxFrames: p.Counters.RxFrames, RxBytes: p.Counters.RxBytes,
 				TxFrames: p.Counters.TxFrames, TxBytes: p.Counters.TxBytes, Drops: drops,
 				LossOut: p.Out.Loss * 100, LossIn: p.In.Loss * 100,
@@ -217,7 +229,7 @@ func (sw *Switch) portsReply(asJSON bool) ([]string, error) {
 			faults = []string{"-"}
 		}
 		state := p.State()
-		lines = append(lines, fmt.Sprintf("%d %s %s %d %d %d %d %d %s %s %s", p.ID, p.Kind, state, p.MACs,
+		lines = append(lines, fmt.Sprintf("%d %s %s %d %d %d %d %d %s %s %s", p.ID, p.Transport, state, p.MACs,
 			p.Counters.RxFrames, p.Counters.RxBytes, p.Counters.TxFrames, p.Counters.TxBytes,
 			strings.Join(drops, ","), strings.Join(faults, ","), p.Peer))
 	}
@@ -264,7 +276,7 @@ func (sw *Switch) portCommand(f []string) error {
 	}
 	noPort := func(err error) error {
 		if errors.Is(err, ErrNoPort) {
-			return cmdErr("port %d: no such port", id)
+			return cmdErr("port %d: %w", id, err) // "port N: no such port"
 		}
 		return err
 	}
@@ -358,12 +370,12 @@ func (sw *Switch) pcapCommand(f []string) ([]string, error) {
 		// a management connection stuck in open(2).
 		file, err := os.OpenFile(f[1], os.O_WRONLY|os.O_CREATE|os.O_TRUNC|syscall.O_NONBLOCK, 0o644)
 		if err != nil {
-			return nil, cmdErr("pcap %s: %v", f[1], err)
+			return nil, cmdErr("pcap %s: %w", f[1], err)
 		}
 		c, err := NewPcapCapture(file)
 		if err != nil {
 			file.Close()
-			return nil, cmdErr("pcap %s: %v", f[1], err)
+			return nil, cmdErr("pcap %s: %w", f[1], err)
 		}
 		prev, _ := sw.SetCapture(&fileCapture{PcapCapture: c, f: file})
 		closeCapture(prev)
@@ -382,7 +394,7 @@ func (sw *Switch) pcapCommand(f []string) ([]string, error) {
 			return append(reply, "capture reader was stalled; capture closed"), nil
 		}
 		if err != nil {
-			return nil, cmdErr("capture ended with an error: %v", err)
+			return nil, cmdErr("capture ended with an error: %w", err)
 		}
 		return reply, nil
 	}
@@ -412,11 +424,10 @@ type mgmtServer struct {
 	conns map[net.Conn]struct{}
 }
 
-// ListenManagement opens the management socket at path (stale socket
-// replaced, live one refused as for the control socket) with the given
-// mode and group (group < 0: unchanged).
-func (sw *Switch) ListenManagement(path string, mode os.FileMode, group int) error {
-	l, err := ListenUnix("unix", path, mode, group)
+// ListenManagement opens the management socket at s.Path (stale socket
+// replaced, live one refused as for the control socket).
+func (sw *Switch) ListenManagement(s SocketConfig) error {
+	l, err := listenUnix("unix", s)
 	if err != nil {
 		return fmt.Errorf("management socket: %w", err)
 	}

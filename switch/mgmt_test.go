@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -81,7 +82,7 @@ func startFull(t *testing.T, extra func(sw *vswitch.Switch)) (*vswitch.Switch, s
 	if err := sw.ListenDaemon(vswitch.DaemonConfig{Control: ctl, Group: -1}); err != nil {
 		t.Fatal(err)
 	}
-	if err := sw.ListenManagement(mpath, 0, -1); err != nil {
+	if err := sw.ListenManagement(vswitch.SocketConfig{Path: mpath, Group: -1}); err != nil {
 		t.Fatal(err)
 	}
 	if extra != nil {
@@ -235,10 +236,10 @@ func TestBessAndStreamPorts(t *testing.T) {
 	dir := t.TempDir()
 	bess, stream := filepath.Join(dir, "bess"), filepath.Join(dir, "stream")
 	sw, ctl, _ := startFull(t, func(sw *vswitch.Switch) {
-		if err := sw.ListenBess(bess, 0, -1); err != nil {
+		if err := sw.ListenBess(vswitch.SocketConfig{Path: bess, Group: -1}); err != nil {
 			t.Fatal(err)
 		}
-		if err := sw.ListenStream(stream, 0, -1); err != nil {
+		if err := sw.ListenStream(vswitch.SocketConfig{Path: stream, Group: -1}); err != nil {
 			t.Fatal(err)
 		}
 	})
@@ -282,9 +283,9 @@ func TestBessAndStreamPorts(t *testing.T) {
 	if err != nil || n != 100 {
 		t.Fatalf("bess got %d bytes, %v", n, err)
 	}
-	kinds := map[string]bool{}
+	kinds := map[vswitch.Transport]bool{}
 	for _, p := range sw.Ports() {
-		kinds[p.Kind] = true
+		kinds[p.Transport] = true
 	}
 	if !kinds["bess"] || !kinds["stream"] || !kinds["daemon"] {
 		t.Fatalf("port kinds %v", kinds)
@@ -335,5 +336,23 @@ func TestManagementConnectionBound(t *testing.T) {
 	}
 	if lines, end := held[1].do("stats"); end != "OK" {
 		t.Fatalf("held connection: %q %s", lines, end)
+	}
+}
+
+// A refused command keeps the error behind it: the text after "ERR " is
+// unchanged, and errors.Is still finds the cause.
+func TestCommandErrorWraps(t *testing.T) {
+	sw := vswitch.New(vswitch.Config{})
+	_, err := sw.Command("port 999 up")
+	var ce *vswitch.CommandError
+	if !errors.As(err, &ce) || ce.Reason != "port 999: no such port" || !errors.Is(err, vswitch.ErrNoPort) {
+		t.Fatalf("port 999 up: %#v", err)
+	}
+	_, err = sw.Command("pcap start " + filepath.Join(t.TempDir(), "no", "such", "dir"))
+	if !errors.As(err, &ce) || !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("pcap start in a missing directory: %#v", err)
+	}
+	if _, err := sw.Command("nonsense"); !errors.As(err, &ce) || ce.Err != nil {
+		t.Fatalf("nonsense: %#v", err)
 	}
 }

@@ -30,25 +30,25 @@ func (sw *Switch) AddTap(name string) (*Port, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tap device %s: %w", name, err)
 	}
-	return sw.AddPacketPort("tap", "tap:"+name, f)
+	return sw.AddPacketPort(TransportTap, "tap:"+name, f)
 }
 
 // AddPacketPort attaches f, a non-blocking descriptor that carries one frame
-// per read and write, as a port of the given kind. The switch owns f from
-// now on: while the switch stops, the port is refused (ErrStopping) and f
-// closed.
-func (sw *Switch) AddPacketPort(kind, peer string, f *os.File) (*Port, error) {
-	return sw.addPacketPort(kind, f, &Port{Peer: peer})
+// per read and write, as a port of transport t (a tap device opened by the
+// caller: TransportTap). The switch owns f from now on: while the switch
+// stops, the port is refused (ErrStopping) and f closed.
+func (sw *Switch) AddPacketPort(t Transport, peer string, f *os.File) (*Port, error) {
+	return sw.addPacketPort(t, f, &Port{Peer: peer})
 }
 
-func (sw *Switch) addPacketPort(kind string, f *os.File, who *Port) (*Port, error) {
+func (sw *Switch) addPacketPort(t Transport, f *os.File, who *Port) (*Port, error) {
 	rc, err := f.SyscallConn()
 	if err != nil {
 		f.Close()
 		return nil, err
 	}
 	pp := &packetPort{sw: sw, f: f, rc: rc}
-	p := &Port{ID: sw.reserveID(), Kind: kind, Peer: who.Peer, PeerPID: who.PeerPID, UMID: who.UMID, PeerAddr: who.PeerAddr, tr: pp}
+	p := &Port{ID: sw.reserveID(), Transport: t, Peer: who.Peer, PeerPID: who.PeerPID, UMID: who.UMID, PeerAddr: who.PeerAddr, tr: pp}
 	pp.port = p
 	sw.mu.Lock()
 	running := sw.running

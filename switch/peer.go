@@ -76,7 +76,7 @@ func identify(p *Port, c *net.UnixConn, sock []byte) {
 
 // identifyConn does the same for a connection-per-port transport (bess,
 // stream), keeping the kind prefix: "bess:umid=NAME,pid=N".
-func identifyConn(p *Port, c *net.UnixConn, kind string) {
+func identifyConn(p *Port, c *net.UnixConn, kind Transport) {
 	pid := peerCredConn(c)
 	p.PeerAddr = p.Peer
 	if pid == 0 {

@@ -70,25 +70,39 @@ type Counters struct {
 // Drop returns the drop count for one reason.
 func (c *Counters) Drop(r DropReason) uint64 { return c.Drops[r] }
 
-// transport is what a port kind implements: deliver one frame to the peer.
+// Transport names how a port's frames travel (Port.Transport); it is the
+// "transport" column of the management socket's "ports" reply.
+type Transport string
+
+// The transports.
+const (
+	TransportDaemon Transport = "daemon" // UML daemon protocol (ListenDaemon)
+	TransportBess   Transport = "bess"   // UML vector bess (ListenBess)
+	TransportStream Transport = "stream" // QEMU -netdev stream (ListenStream)
+	TransportTap    Transport = "tap"    // tap device (AddTap)
+	TransportVXLAN  Transport = "vxlan"  // VXLAN uplink (AddVXLAN)
+)
+
+// portIO is what each transport implements: deliver one frame to the peer.
 // send runs on a forwarding goroutine without the switch lock; it must
 // never block, and reports a refused frame with tx.fail. Daemon ports
 // queue into the caller's batch (one sendmmsg per batch); others write at
 // once.
-type transport interface {
+type portIO interface {
 	send(tx *txContext, p *Port, frame []byte)
 	close() error
 }
 
-// Port is one attachment to the switch: a UML daemon connection, a tap, or
-// later kinds. Its fields other than ID, Kind and Peer are guarded by the
-// switch's lock; read them through Switch.Ports.
+// Port is one attachment to the switch: a guest's connection, a tap device
+// or a VXLAN uplink. Its exported fields are set before the port is added
+// and then only read; the others are guarded by the switch's lock; read
+// them through Switch.Ports.
 type Port struct {
 	// ID is small, unique among live ports and stable for the port's life,
 	// numbered as the C uml_switch numbers its ports (DefaultFirstPortID).
 	ID int
-	// Kind names the transport: "daemon", "tap".
-	Kind string
+	// Transport is how the port's frames travel.
+	Transport Transport
 	// Peer is a printable form of the peer's address.
 	Peer string
 	// PeerPID and UMID identify the peer process when known (set before
@@ -99,7 +113,7 @@ type Port struct {
 	// was identified.
 	PeerAddr string
 
-	tr       transport
+	tr       portIO
 	key      string // daemon ports: the data socket address, as compared
 	sendAddr []byte // daemon ports: the guest's raw sockaddr_un
 	// daemon ports: the port's own data socket (-1 once closed), held
@@ -132,13 +146,13 @@ type Port struct {
 
 // PortInfo is a snapshot of a port for listings.
 type PortInfo struct {
-	ID       int
-	Kind     string
-	Peer     string
-	Up       bool
-	MACs     int
-	Counters Counters
-	Out, In  Faults
+	ID        int
+	Transport Transport
+	Peer      string
+	Up        bool
+	MACs      int
+	Counters  Counters
+	Out, In   Faults
 	// Shutdown: port security shut the port down (Up is false too).
 	Shutdown bool
 	// MaxMACs is the port-security bound (0: none), MACAction its action.
@@ -167,6 +181,6 @@ func (pi PortInfo) State() string {
 }
 
 func (p *Port) info() PortInfo {
-	return PortInfo{ID: p.ID, Kind: p.Kind, Peer: p.Peer, Up: !p.down, MACs: p.macs, Counters: p.c, Out: p.faults[Out], In: p.faults[In],
+	return PortInfo{ID: p.ID, Transport: p.Transport, Peer: p.Peer, Up: !p.down, MACs: p.macs, Counters: p.c, Out: p.faults[Out], In: p.faults[In],
 		Shutdown: p.shut, MaxMACs: p.maxMACs, MACAction: p.macAction, StormRate: p.stormRate, PeerPID: p.PeerPID, UMID: p.UMID, PeerAddr: p.PeerAddr}
 }

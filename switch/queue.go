@@ -18,13 +18,14 @@ const maxQueuedEvents = 4096
 
 // queuedEvent is an Event as queued: no allocation per MAC learned.
 type queuedEvent struct {
-	kind    EventKind
-	port    int
-	kind2   string
-	mac     [6]byte
-	oldPort int
-	err     error
-	n       uint64
+	kind      EventKind
+	port      int
+	transport Transport
+	action    SecurityAction
+	mac       [6]byte
+	oldPort   int
+	err       error
+	n         uint64
 }
 
 // eventQueue hands events to Config.OnEvent on its own goroutine, in the
@@ -78,7 +79,7 @@ func (q *eventQueue) dispatch(stop <-chan struct{}, fn func(Event)) {
 	deliver := func() {
 		buf = q.take(buf[:0])
 		for _, e := range buf {
-			ev := Event{Kind: e.kind, Port: e.port, Kind2: e.kind2, OldPort: e.oldPort, Err: e.err, Count: e.n}
+			ev := Event{Kind: e.kind, Port: e.port, Transport: e.transport, Action: e.action, OldPort: e.oldPort, Err: e.err, Count: e.n}
 			if e.kind == MACLearned || e.kind == PortSecurityViolation {
 				ev.MAC = append(net.HardwareAddr(nil), e.mac[:]...)
 			}

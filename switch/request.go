@@ -74,10 +74,10 @@ type Request struct {
 	Sock [mmsg.SizeofSockaddrUnix]byte
 }
 
-// Need reports how many bytes the request starting with p needs in total,
+// requestNeed reports how many bytes the request starting with p needs in total,
 // so a reader knows when to stop reading; 0 means p already proves an
 // error (which UnmarshalBinary then returns).
-func Need(p []byte) int {
+func requestNeed(p []byte) int {
 	if len(p) < 8 {
 		return 8
 	}

@@ -33,8 +33,8 @@ func TestRequestRoundTrip(t *testing.T) {
 		if out != in {
 			t.Fatalf("v%d: got %+v want %+v", v, out, in)
 		}
-		if n := Need(b); n > len(b) || n == 0 {
-			t.Fatalf("v%d: Need says %d for %d bytes", v, n, len(b))
+		if n := requestNeed(b); n > len(b) || n == 0 {
+			t.Fatalf("v%d: requestNeed says %d for %d bytes", v, n, len(b))
 		}
 	}
 }
@@ -91,7 +91,7 @@ func FuzzRequest(f *testing.F) {
 		f.Add(b)
 	}
 	f.Fuzz(func(t *testing.T, in []byte) {
-		_ = Need(in)
+		_ = requestNeed(in)
 		var r Request
 		if err := r.UnmarshalBinary(in); err != nil {
 			return

@@ -1,25 +1,45 @@
-// Package vswitch is a virtual Ethernet switch for User-Mode Linux labs, the
-// engine behind uml_switch:
+// Package vswitch is a virtual Ethernet switch for User-Mode Linux and
+// QEMU labs, the engine behind uml_switch.
 //
-//	uml_switch [-unix CTL] [-hub] [-tap DEV] [-daemon] [-pcap FILE|-] [-q]
-//	uml_switch -compat-v0 [-unix CTL DATA] ...
+// A Switch forwards frames between ports. It learns source MACs (aging, a
+// bounded table, O(1) per frame) or, in hub mode, floods every frame. Each
+// port comes from one of these transports (Port.Transport):
 //
-// A Switch forwards frames between ports. Ports are interchangeable
-// transports: UML's "daemon" protocol (a control stream per guest; frames
-// travel as datagrams, one per frame, between the guest's datagram socket
-// and the one the switch names in its reply; docs/protocols.md §1), UML's vector "bess" transport
-// (SOCK_SEQPACKET), QEMU's stream transport and tap devices. It learns
-// source MACs (aging, bounded table, O(1) per frame) or, in hub mode,
-// floods every frame. Every port has a small integer id, numbered as the C
-// switch numbers its ports (it prints its descriptors as "New port N"),
-// its own counters and optionally a bound on the addresses it may bring
-// (port security).
+//   - daemon (ListenDaemon): UML's legacy daemon protocol, a control
+//     stream per guest and one datagram per frame between the guest's
+//     socket and a data socket the switch names in its reply
+//     (docs/protocols.md §1);
+//   - bess (ListenBess): UML's vector "bess" transport, SOCK_SEQPACKET
+//     (docs/protocols.md §2);
+//   - stream (ListenStream): QEMU's -netdev stream, SOCK_STREAM with a
+//     length before each frame (docs/protocols.md §2);
+//   - tap (AddTap, AddPacketPort): a host tap device, or any descriptor
+//     that carries one frame per read and write;
+//   - vxlan (AddVXLAN): an uplink to other hosts over VXLAN (RFC 7348).
 //
-// The forwarding path never blocks on a peer or a reader: a full peer
-// queue drops that frame for that port only, and counts it; capture
-// records and events go through bounded queues drained off the forwarding
-// path, and no I/O or callback runs under the forwarding lock. Frames from
-// senders that never registered are dropped and counted, never flooded.
+// The management socket (ListenManagement, Command) lists ports, MACs and
+// counters, and sets faults, port state, port security, storm control,
+// capture and VXLAN remotes (docs/protocols.md §3).
+//
+// What the switch guarantees:
+//
+//   - Every port has a small integer id, numbered as the C switch numbers
+//     its ports (it prints its descriptors as "New port N"), and its own
+//     counters; a frame not delivered is counted under a DropReason.
+//   - The forwarding path never blocks on a peer or a reader: a full peer
+//     queue drops that frame for that port only; capture records and
+//     events go through bounded queues drained off the forwarding path,
+//     and no I/O or callback runs under the forwarding lock. One
+//     misbehaving guest or reader does not stall the others.
+//   - Frames from senders that never registered are dropped and counted,
+//     never flooded; a port may be bounded in the addresses it brings
+//     (port security) and in the frames it floods (storm control).
+//   - Run owns the goroutines the switch starts and returns once they have
+//     ended (a capture writer blocked on a reader that stopped reading
+//     excepted, see Capture).
+//
+// The package works on Linux only (Unix sockets with peer credentials,
+// epoll, recvmmsg, tap devices).
 package vswitch
 
 import (
@@ -75,7 +95,7 @@ const (
 	CaptureStalled
 	// PortSecurityViolation: a port at its bound of learned addresses
 	// sent from a new one (MAC). Reported once per port until it is
-	// reset; Kind2 is the action taken ("drop" or "shutdown").
+	// reset; Action is the action taken.
 	PortSecurityViolation
 )
 
@@ -86,9 +106,12 @@ const (
 // OnEvent should return promptly: while it blocks, events queue up and
 // then drop, though forwarding goes on.
 type Event struct {
-	Kind    EventKind
-	Port    int // the port's ID
-	Kind2   string
+	Kind EventKind
+	Port int // the port's ID
+	// Transport is the port's transport (PortAdded, PortRemoved).
+	Transport Transport
+	// Action is what port security did (PortSecurityViolation).
+	Action  SecurityAction
 	MAC     net.HardwareAddr
 	OldPort int // MACLearned: the port it moved from, or -1
 	Err     error
@@ -425,7 +448,7 @@ func (sw *Switch) addPort(p *Port) error {
 	p.storm = tokenBucket{tokens: stormBurst, last: sw.now()}
 	sw.ports[p.ID] = p
 	sw.list = append(sw.list, p)
-	sw.event(queuedEvent{kind: PortAdded, port: p.ID, kind2: p.Kind})
+	sw.event(queuedEvent{kind: PortAdded, port: p.ID, transport: p.Transport})
 	return nil
 }
 
@@ -455,7 +478,7 @@ func (sw *Switch) removePort(p *Port, announce bool) bool {
 	}
 	sw.macs.removePort(p)
 	if announce {
-		sw.event(queuedEvent{kind: PortRemoved, port: p.ID, kind2: p.Kind, err: failure})
+		sw.event(queuedEvent{kind: PortRemoved, port: p.ID, transport: p.Transport, err: failure})
 	}
 	sw.mu.Unlock()
 	if c, ok := p.tr.(portCloser); ok {
@@ -637,7 +660,7 @@ func (sw *Switch) violation(in *Port, src [6]byte) {
 	}
 	if !in.violated {
 		in.violated = true
-		sw.event(queuedEvent{kind: PortSecurityViolation, port: in.ID, mac: src, kind2: in.macAction.String()})
+		sw.event(queuedEvent{kind: PortSecurityViolation, port: in.ID, mac: src, action: in.macAction})
 	}
 }
 

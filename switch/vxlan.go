@@ -296,7 +296,7 @@ func (sw *Switch) AddVXLAN(cfg VXLANConfig) (*Port, error) {
 			return nil, err
 		}
 	}
-	p := &Port{ID: sw.reserveID(), Kind: "vxlan", Peer: fmt.Sprintf("vxlan:vni=%d,local=%s", u.vni, u.local), tr: u}
+	p := &Port{ID: sw.reserveID(), Transport: TransportVXLAN, Peer: fmt.Sprintf("vxlan:vni=%d,local=%s", u.vni, u.local), tr: u}
 	u.port = p
 	if err := sw.addPort(p); err != nil {
 		u.release()
@@ -786,7 +786,7 @@ func (sw *Switch) vxlanCommand(f []string, asJSON bool) ([]string, error) {
 	}
 	ap, err := ParseVXLANEndpoint(f[1])
 	if err != nil {
-		return nil, cmdErr("%v", err)
+		return nil, cmdErr("%w", err)
 	}
 	if f[0] == "add" {
 		err = sw.AddVXLANRemote(vni, ap)
@@ -794,7 +794,7 @@ func (sw *Switch) vxlanCommand(f []string, asJSON bool) ([]string, error) {
 		err = sw.DelVXLANRemote(vni, ap)
 	}
 	if err != nil {
-		return nil, cmdErr("%v", err)
+		return nil, cmdErr("%w", err)
 	}
 	return nil, nil
 }

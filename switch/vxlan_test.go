@@ -164,8 +164,8 @@ func TestVXLANReplicationLearningSplitHorizon(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if p.Kind != "vxlan" {
-			t.Fatalf("port kind %q", p.Kind)
+		if p.Transport != vswitch.TransportVXLAN {
+			t.Fatalf("port transport %q", p.Transport)
 		}
 		local = sw.VXLAN()[0].Local
 	})
@@ -266,7 +266,7 @@ func TestVXLANReplicationLearningSplitHorizon(t *testing.T) {
 	})
 	waitFor(t, "port oversize", func() bool {
 		for _, p := range sw.Ports() {
-			if p.Kind == "vxlan" && p.Counters.Drop(vswitch.DropOversize) == 1 {
+			if p.Transport == vswitch.TransportVXLAN && p.Counters.Drop(vswitch.DropOversize) == 1 {
 				return true
 			}
 		}

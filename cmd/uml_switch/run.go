@@ -331,19 +331,19 @@ func runCtx(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	}
 	var extra []string
 	if o.bess != "" {
-		if err := sw.ListenBess(o.bess, o.mode, o.group); err != nil {
+		if err := sw.ListenBess(vswitch.SocketConfig{Path: o.bess, Mode: o.mode, Group: o.group}); err != nil {
 			return fail(err)
 		}
 		extra = append(extra, fmt.Sprintf("%s attached to bess socket '%s'", o.prog, o.bess))
 	}
 	if o.stream != "" {
-		if err := sw.ListenStream(o.stream, o.mode, o.group); err != nil {
+		if err := sw.ListenStream(vswitch.SocketConfig{Path: o.stream, Mode: o.mode, Group: o.group}); err != nil {
 			return fail(err)
 		}
 		extra = append(extra, fmt.Sprintf("%s attached to stream socket '%s'", o.prog, o.stream))
 	}
 	if o.mgmt != "" {
-		if err := sw.ListenManagement(o.mgmt, o.mode, o.group); err != nil {
+		if err := sw.ListenManagement(vswitch.SocketConfig{Path: o.mgmt, Mode: o.mode, Group: o.group}); err != nil {
 			return fail(err)
 		}
 		extra = append(extra, fmt.Sprintf("%s management socket '%s'", o.prog, o.mgmt))
@@ -389,7 +389,7 @@ func runCtx(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 		status.printf("%s", l)
 	}
 	if tap != nil {
-		if _, err := sw.AddPacketPort("tap", "tap:"+o.tap, tap); err != nil {
+		if _, err := sw.AddPacketPort(vswitch.TransportTap, "tap:"+o.tap, tap); err != nil {
 			return fail(err)
 		}
 	}
@@ -436,7 +436,7 @@ func printEvent(status, errq *lineWriter, e vswitch.Event) {
 		errq.printf("uml_switch: capture reader is not keeping up; dropping capture records (counted in stats), forwarding goes on")
 	case vswitch.PortSecurityViolation:
 		if !status.quiet {
-			errq.printf("uml_switch: port %d: port security: new address %s over the port's bound; action %s", e.Port, e.MAC, e.Kind2)
+			errq.printf("uml_switch: port %d: port security: new address %s over the port's bound; action %s", e.Port, e.MAC, e.Action)
 		}
 	}
 }

@@ -21,7 +21,7 @@ func TestSwitchctl(t *testing.T) {
 	if err := sw.ListenDaemon(vswitch.DaemonConfig{Control: filepath.Join(dir, "ctl"), Group: -1}); err != nil {
 		t.Fatal(err)
 	}
-	if err := sw.ListenManagement(mgmt, 0, -1); err != nil {
+	if err := sw.ListenManagement(vswitch.SocketConfig{Path: mgmt, Group: -1}); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
