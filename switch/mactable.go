@@ -1,3 +1,5 @@
+//go:build linux
+
 package vswitch
 
 // macTable maps learned source addresses to ports with O(1) work per frame

@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package vswitch is a virtual Ethernet switch for User-Mode Linux and
 // QEMU labs, the engine behind uml_switch.
 //

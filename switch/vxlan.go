@@ -1,3 +1,5 @@
+//go:build linux
+
 package vswitch
 
 // VXLAN uplinks (RFC 7348): a collision domain that spans hosts over the
