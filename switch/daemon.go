@@ -194,6 +194,29 @@ func listenUnix(network string, s SocketConfig) (*net.UnixListener, error) {
 	return l, nil
 }
 
+// acceptBackoff is how long an accept loop waits after a failed accept
+// before it tries again.
+const acceptBackoff = 50 * time.Millisecond
+
+// acceptLoop hands each connection l accepts to handle, on the calling
+// goroutine, until l is closed or ctx is done. A failed accept on a
+// listening Unix socket is a shortage that passes (EMFILE, ENFILE,
+// ENOBUFS, ENOMEM: accept(2)); the loop backs off and keeps the listener,
+// rather than ending Run and with it every guest's port.
+func acceptLoop(ctx context.Context, l *net.UnixListener, handle func(*net.UnixConn)) {
+	for {
+		c, err := l.AcceptUnix()
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			time.Sleep(acceptBackoff)
+			continue
+		}
+		handle(c)
+	}
+}
+
 func (d *daemon) listen() error {
 	l, err := listenUnix("unix", SocketConfig{Path: d.cfg.Control, Mode: d.cfg.Mode, Group: d.cfg.Group})
 	if err != nil {
@@ -323,30 +346,12 @@ func (d *daemon) serve(ctx context.Context) error {
 	errc := make(chan error, 1)
 	d.started.Store(true)
 	go func() { errc <- d.dataLoop(); close(d.loopDone) }()
-	var acceptErr error
-	for {
-		c, err := d.ctl.AcceptUnix()
-		if err != nil {
-			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
-				break
-			}
-			// EMFILE and friends: back off, keep the listener.
-			var ne net.Error
-			if errors.As(err, &ne) || errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) {
-				time.Sleep(50 * time.Millisecond)
-				continue
-			}
-			acceptErr = fmt.Errorf("control socket %s: %w", d.cfg.Control, err)
-			break
-		}
+	acceptLoop(ctx, d.ctl, func(c *net.UnixConn) {
 		if !d.track(c) || !d.sw.spawn(func() { d.handleControl(c) }) {
 			d.untrack(c)
 			c.Close()
 		}
-	}
-	if acceptErr != nil {
-		return acceptErr
-	}
+	})
 	<-errc
 	return nil
 }

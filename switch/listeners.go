@@ -6,13 +6,11 @@ import (
 	"bufio"
 	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
 	"net"
 	"os"
 	"sync"
-	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -55,42 +53,39 @@ func (sw *Switch) listenPorts(kind Transport, network string, s SocketConfig) er
 func (pl *portListener) close() error { return pl.l.Close() }
 
 func (pl *portListener) serve(ctx context.Context) error {
-	for {
-		c, err := pl.l.AcceptUnix()
-		if err != nil {
-			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
-				return nil
-			}
-			time.Sleep(50 * time.Millisecond) // EMFILE and the like
-			continue
-		}
-		peer := string(pl.kind) + ":" + pl.path
-		if ra, ok := c.RemoteAddr().(*net.UnixAddr); ok && ra != nil && ra.Name != "" && ra.Name != "@" {
-			peer = string(pl.kind) + ":" + ra.Name
-		}
-		var who Port
-		who.Peer = peer
-		identifyConn(&who, c, pl.kind)
-		if pl.kind == "bess" {
-			// Take the descriptor over as a packet port (one frame
-			// per read and write, like a tap).
-			fd := -1
-			if rc, err := c.SyscallConn(); err == nil {
-				_ = rc.Control(func(s uintptr) { fd, _ = unix.FcntlInt(s, unix.F_DUPFD_CLOEXEC, 0) })
-			}
-			c.Close()
-			if fd < 0 {
-				continue
-			}
-			if err := unix.SetNonblock(fd, true); err != nil {
-				unix.Close(fd)
-				continue
-			}
-			_, _ = pl.sw.addPacketPort(TransportBess, os.NewFile(uintptr(fd), peer), &who)
-			continue
-		}
-		pl.sw.addStreamPort(c, &who)
+	acceptLoop(ctx, pl.l, pl.accept)
+	return nil
+}
+
+// accept makes c a port: bess connections become packet ports, stream
+// connections stream ports.
+func (pl *portListener) accept(c *net.UnixConn) {
+	peer := string(pl.kind) + ":" + pl.path
+	if ra, ok := c.RemoteAddr().(*net.UnixAddr); ok && ra != nil && ra.Name != "" && ra.Name != "@" {
+		peer = string(pl.kind) + ":" + ra.Name
 	}
+	var who Port
+	who.Peer = peer
+	identifyConn(&who, c, pl.kind)
+	if pl.kind == TransportBess {
+		// Take the descriptor over as a packet port (one frame
+		// per read and write, like a tap).
+		fd := -1
+		if rc, err := c.SyscallConn(); err == nil {
+			_ = rc.Control(func(s uintptr) { fd, _ = unix.FcntlInt(s, unix.F_DUPFD_CLOEXEC, 0) })
+		}
+		c.Close()
+		if fd < 0 {
+			return
+		}
+		if err := unix.SetNonblock(fd, true); err != nil {
+			unix.Close(fd)
+			return
+		}
+		_, _ = pl.sw.addPacketPort(TransportBess, os.NewFile(uintptr(fd), peer), &who)
+		return
+	}
+	pl.sw.addStreamPort(c, &who)
 }
 
 // streamPort carries frames over a byte stream, each after its 4-byte

@@ -451,36 +451,33 @@ func (m *mgmtServer) close() error {
 }
 
 func (m *mgmtServer) serve(ctx context.Context) error {
-	for {
-		c, err := m.l.Accept()
-		if err != nil {
-			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
-				return nil
-			}
-			time.Sleep(50 * time.Millisecond)
-			continue
-		}
+	acceptLoop(ctx, m.l, m.accept)
+	return nil
+}
+
+// accept serves c on a goroutine of its own, or refuses it with ERR when
+// maxMgmtConns are open.
+func (m *mgmtServer) accept(c *net.UnixConn) {
+	m.mu.Lock()
+	full := len(m.conns) >= maxMgmtConns
+	if !full {
+		m.conns[c] = struct{}{}
+	}
+	m.mu.Unlock()
+	if full {
+		_ = c.SetWriteDeadline(time.Now().Add(time.Second))
+		_, _ = io.WriteString(c, "ERR too many management connections\n")
+		c.Close()
+		return
+	}
+	if !m.sw.spawn(func() {
+		m.sw.ServeManagement(c, c)
+		c.Close()
 		m.mu.Lock()
-		full := len(m.conns) >= maxMgmtConns
-		if !full {
-			m.conns[c] = struct{}{}
-		}
+		delete(m.conns, c)
 		m.mu.Unlock()
-		if full {
-			_ = c.SetWriteDeadline(time.Now().Add(time.Second))
-			_, _ = io.WriteString(c, "ERR too many management connections\n")
-			c.Close()
-			continue
-		}
-		if !m.sw.spawn(func() {
-			m.sw.ServeManagement(c, c)
-			c.Close()
-			m.mu.Lock()
-			delete(m.conns, c)
-			m.mu.Unlock()
-		}) {
-			c.Close()
-		}
+	}) {
+		c.Close()
 	}
 }
 
