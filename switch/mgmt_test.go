@@ -286,6 +286,13 @@ func TestBessAndStreamPorts(t *testing.T) {
 	kinds := map[vswitch.Transport]bool{}
 	for _, p := range sw.Ports() {
 		kinds[p.Transport] = true
+		// The peer is this test process, named after its transport.
+		if p.Transport != vswitch.TransportDaemon {
+			want := fmt.Sprintf("%s:pid=%d,comm=", p.Transport, os.Getpid())
+			if !strings.HasPrefix(p.Peer, want) || p.PeerPID != os.Getpid() {
+				t.Errorf("%s port: peer %q (pid %d), want %s...", p.Transport, p.Peer, p.PeerPID, want)
+			}
+		}
 	}
 	if !kinds["bess"] || !kinds["stream"] || !kinds["daemon"] {
 		t.Fatalf("port kinds %v", kinds)

@@ -59,27 +59,20 @@ func identify(p *Port, c *net.UnixConn, sock []byte) {
 	if pid == 0 {
 		pid = umlAddrPID(sock)
 	}
-	p.PeerAddr = p.Peer
-	if pid == 0 {
-		return
-	}
-	p.PeerPID = pid
-	umid, comm := procIdentity(pid)
-	p.UMID = umid
-	switch {
-	case umid != "":
-		p.Peer = fmt.Sprintf("umid=%s,pid=%d", printable(umid), pid)
-	case comm != "":
-		p.Peer = fmt.Sprintf("pid=%d,comm=%s", pid, printable(comm))
-	default:
-		p.Peer = fmt.Sprintf("pid=%d", pid)
-	}
+	nameByPID(p, pid, "", true)
 }
 
 // identifyConn does the same for a connection-per-port transport (bess,
-// stream), keeping the kind prefix: "bess:umid=NAME,pid=N".
+// stream), keeping the kind prefix: "bess:umid=NAME,pid=N". A pid with
+// neither umid nor command name leaves the socket address as the name.
 func identifyConn(p *Port, c *net.UnixConn, kind Transport) {
-	pid := peerCredConn(c)
+	nameByPID(p, peerCredConn(c), string(kind)+":", false)
+}
+
+// nameByPID keeps Peer as PeerAddr and, when pid is known, names the port
+// after that process: prefix, then its umid or command name and pid, or
+// (bare) the pid alone.
+func nameByPID(p *Port, pid int, prefix string, bare bool) {
 	p.PeerAddr = p.Peer
 	if pid == 0 {
 		return
@@ -89,9 +82,11 @@ func identifyConn(p *Port, c *net.UnixConn, kind Transport) {
 	p.UMID = umid
 	switch {
 	case umid != "":
-		p.Peer = fmt.Sprintf("%s:umid=%s,pid=%d", kind, printable(umid), pid)
+		p.Peer = fmt.Sprintf("%sumid=%s,pid=%d", prefix, printable(umid), pid)
 	case comm != "":
-		p.Peer = fmt.Sprintf("%s:pid=%d,comm=%s", kind, pid, printable(comm))
+		p.Peer = fmt.Sprintf("%spid=%d,comm=%s", prefix, pid, printable(comm))
+	case bare:
+		p.Peer = fmt.Sprintf("%spid=%d", prefix, pid)
 	}
 }
 
