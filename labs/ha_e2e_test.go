@@ -3,16 +3,12 @@
 package labs_test
 
 import (
-	"bytes"
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/umlutils/umlutils/internal/testbed"
 )
 
 // TestE2EHAClusterLab boots labs/ha-cluster (heartbeat over the private
@@ -25,34 +21,11 @@ import (
 // longer, so the test allows 120 s. The cable's log must show heartbeat's
 // traffic.
 func TestE2EHAClusterLab(t *testing.T) {
-	image := labImage(t)
-	bed := testbed.Get(t)
-	tools := t.TempDir()
-	umlab := testbed.BuildTool(t, bed.Root, tools, "umlab")
-	testbed.BuildTool(t, bed.Root, tools, "umlab-guest")
-	testbed.BuildTool(t, bed.Root, tools, "uml_switch")
-	testbed.BuildTool(t, bed.Root, tools, "ptybridge")
-
-	dir := filepath.Join(t.TempDir(), "ha-cluster")
-	copyTree(t, filepath.Join(bed.Root, "labs", "ha-cluster"), dir)
-	env := append(os.Environ(), "UMLAB_IMAGE="+image, "UMLAB="+umlab)
+	sl := shippedLab(t, "ha-cluster")
+	dir, umlab, env := sl.dir, sl.umlab, sl.env
 	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Minute)
 	defer cancel()
-	run := func(ctx context.Context, argv ...string) (string, error) {
-		cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-		cmd.Env = env
-		var out bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &out
-		err := cmd.Run()
-		return out.String(), err
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
-		if out, err := run(ctx, umlab, "clean", "-d", dir); err != nil {
-			t.Errorf("umlab clean: %v\n%s", err, out)
-		}
-	})
+	run := func(ctx context.Context, argv ...string) (string, error) { return sl.run(ctx, env, argv...) }
 	t0 := time.Now()
 	if out, err := run(ctx, umlab, "start", "-d", dir); err != nil {
 		t.Fatalf("umlab start: %v\n%s", err, out)

@@ -25,34 +25,11 @@ import (
 // to node03 recovers within 6 s of node04's link going down and within
 // 8 s of node04 crashing.
 func TestE2EOSPFLab(t *testing.T) {
-	image := labImage(t)
-	bed := testbed.Get(t)
-	tools := t.TempDir()
-	umlab := testbed.BuildTool(t, bed.Root, tools, "umlab")
-	testbed.BuildTool(t, bed.Root, tools, "umlab-guest") // found beside umlab
-	testbed.BuildTool(t, bed.Root, tools, "uml_switch")
-
-	dir := filepath.Join(t.TempDir(), "ospf")
-	copyTree(t, filepath.Join(bed.Root, "labs", "ospf"), dir)
-	env := append(os.Environ(), "UMLAB_IMAGE="+image, "UMLAB="+umlab)
+	sl := shippedLab(t, "ospf")
+	dir, umlab, env := sl.dir, sl.umlab, sl.env
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
-	run := func(ctx context.Context, argv ...string) (string, error) {
-		cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-		cmd.Env = env
-		var out bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &out
-		err := cmd.Run()
-		return out.String(), err
-	}
-	t.Cleanup(func() {
-		// A fresh context: the test's may have expired.
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
-		if out, err := run(ctx, umlab, "clean", "-d", dir); err != nil {
-			t.Errorf("umlab clean: %v\n%s", err, out)
-		}
-	})
+	run := func(ctx context.Context, argv ...string) (string, error) { return sl.run(ctx, env, argv...) }
 
 	t0 := time.Now()
 	if out, err := run(ctx, umlab, "start", "-d", dir); err != nil {
@@ -117,6 +94,45 @@ func TestE2EOSPFLab(t *testing.T) {
 	for _, m := range regexp.MustCompile(`(?m)^\s+(link down|node04 crash) \(run 1\):\s+([0-9.]+) s`).FindAllStringSubmatch(out, 2) {
 		t.Logf("measured: %s outage %s s", m[1], m[2])
 	}
+}
+
+// lab is a copy of one of the shipped labs, with umlab built to run it
+// (cleaned up when the test ends).
+type lab struct {
+	dir, umlab string
+	env        []string
+}
+
+func shippedLab(t *testing.T, name string) *lab {
+	t.Helper()
+	image := labImage(t)
+	bed := testbed.Get(t)
+	tools := t.TempDir()
+	l := &lab{dir: filepath.Join(t.TempDir(), name), umlab: testbed.BuildTool(t, bed.Root, tools, "umlab")}
+	for _, helper := range []string{"umlab-guest", "uml_switch", "ptybridge"} {
+		testbed.BuildTool(t, bed.Root, tools, helper) // found beside umlab
+	}
+	copyTree(t, filepath.Join(bed.Root, "labs", name), l.dir)
+	l.env = append(os.Environ(), "UMLAB_IMAGE="+image, "UMLAB="+l.umlab)
+	t.Cleanup(func() {
+		// A fresh context: the test's may have expired.
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		if out, err := l.run(ctx, l.env, l.umlab, "clean", "-d", l.dir); err != nil {
+			t.Errorf("umlab clean: %v\n%s", err, out)
+		}
+	})
+	return l
+}
+
+// run runs argv with env and returns its combined output.
+func (l *lab) run(ctx context.Context, env []string, argv ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.Env = env
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	return out.String(), err
 }
 
 // labImage is the root image the labs boot: UMLAB_IMAGE when set, else
