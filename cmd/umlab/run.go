@@ -57,11 +57,16 @@ func run(name string, args []string, stdin io.Reader, stdout, stderr io.Writer) 
 	case "linfo":
 		cmd = "info"
 	default:
+		// `umlab -d DIR start` as well as `umlab start -d DIR`.
+		var dir []string
+		if len(args) >= 2 && (args[0] == "-d" || args[0] == "--dir") {
+			dir, args = args[:2], args[2:]
+		}
 		if len(args) == 0 {
 			fmt.Fprint(stderr, usage)
 			return 2
 		}
-		cmd, args = args[0], args[1:]
+		cmd, args = args[0], append(dir, args[1:]...)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
