@@ -794,3 +794,22 @@ func TestE2ELabFaults(t *testing.T) {
 		}
 	}
 }
+
+// A machine with [kernel]= a UML 7.x kernel (vector transports only)
+// attaches to the same hub over bess, its interface still named eth0,
+// and pings a UML 6.1 machine on the daemon transport.
+func TestE2ELabModernKernel(t *testing.T) {
+	t.Parallel()
+	dir := writeLab(t, map[string]string{
+		"lab.conf":    "new[0]=A\nold[0]=A\nnew[kernel]=" + testbed.Get(t).Modern + "\n",
+		"new.startup": "ip address add 10.6.0.1/24 dev eth0\n",
+		"old.startup": "ip address add 10.6.0.2/24 dev eth0\n",
+	})
+	startLab(t, dir)
+	if got := execOut(t, dir, "new", "uname", "-r"); !strings.HasPrefix(got, "7.") {
+		t.Errorf("new runs %q, not the 7.x kernel", got)
+	}
+	if out := execOut(t, dir, "new", "ping", "-c", "2", "-W", "3", "10.6.0.2"); !strings.Contains(out, " 0% packet loss") {
+		t.Errorf("7.x (bess) -> 6.1 (daemon):\n%s", out)
+	}
+}

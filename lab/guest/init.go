@@ -51,6 +51,9 @@ const DefaultConfigDevice = "/dev/ubdg"
 // reports the error and powers the guest off, so the host sees the
 // kernel exit with the reason in its console log.
 func Init() error {
+	// The kernel starts init without PATH; the programs run below (ip)
+	// and systemd's children look there.
+	os.Setenv("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
 	for _, m := range []struct{ src, dst, typ string }{
 		{"proc", "/proc", "proc"},
 		{"sysfs", "/sys", "sysfs"},
@@ -166,8 +169,11 @@ func prepare(cfg *agent.Config) error {
 	}
 	if cfg.Vector {
 		// A vector kernel's interfaces are vecN; labs name them ethN.
-		for i := range cfg.Interfaces {
-			exec.Command("ip", "link", "set", "dev", fmt.Sprintf("vec%d", i), "name", cfg.Interfaces[i]).Run()
+		for _, name := range cfg.Interfaces {
+			vec := "vec" + strings.TrimPrefix(name, "eth")
+			if out, err := exec.Command("ip", "link", "set", "dev", vec, "name", name).CombinedOutput(); err != nil {
+				fmt.Fprintf(os.Stderr, "umlab: renaming %s to %s: %v %s\n", vec, name, err, out)
+			}
 		}
 	}
 	if err := os.MkdirAll(HostLab, 0o755); err != nil {
