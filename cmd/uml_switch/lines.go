@@ -28,6 +28,7 @@ type lineWriter struct {
 	quiet   bool
 	mu      sync.Mutex
 	pending []byte
+	writing bool // the writer holds lines taken from pending
 	closed  bool
 	dropped atomic.Uint64
 	warned  atomic.Bool
@@ -82,6 +83,7 @@ func (l *lineWriter) writer() {
 		l.mu.Lock()
 		buf, l.pending = l.pending, buf[:0]
 		closed := l.closed
+		l.writing = true
 		l.mu.Unlock()
 		if len(buf) > 0 && !broken {
 			// A reader that went away (EPIPE) loses the rest; the
@@ -90,6 +92,9 @@ func (l *lineWriter) writer() {
 				broken = true
 			}
 		}
+		l.mu.Lock()
+		l.writing = false
+		l.mu.Unlock()
 		if closed {
 			l.mu.Lock()
 			left := len(l.pending)
@@ -102,6 +107,23 @@ func (l *lineWriter) writer() {
 			default:
 			}
 		}
+	}
+}
+
+// flush waits up to d for the lines queued so far to be written: the
+// start-up lines go out before the switch says it is ready, as the C
+// switch's synchronous printf has them (`uml_switch -daemon` returns once
+// the control socket answers, and scripts read the line then).
+func (l *lineWriter) flush(d time.Duration) {
+	deadline := time.Now().Add(d)
+	for {
+		l.mu.Lock()
+		idle := len(l.pending) == 0 && !l.writing
+		l.mu.Unlock()
+		if idle || time.Now().After(deadline) {
+			return
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
 

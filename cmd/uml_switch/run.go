@@ -388,6 +388,7 @@ func runCtx(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	for _, l := range extra {
 		status.printf("%s", l)
 	}
+	status.flush(time.Second)
 	if tap != nil {
 		if _, err := sw.AddPacketPort(vswitch.TransportTap, "tap:"+o.tap, tap); err != nil {
 			return fail(err)
