@@ -373,10 +373,11 @@ type buildInfo struct {
 	TreeBytes    int64     `json:"tree_bytes,omitempty"`
 }
 
-func writeJSON(path string, v any) error {
+// writeJSON writes v, indented, to a new file of mode perm.
+func writeJSON(path string, v any, perm os.FileMode) error {
 	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return err
 	}
-	return os.WriteFile(path, append(b, '\n'), 0o444)
+	return os.WriteFile(path, append(b, '\n'), perm)
 }

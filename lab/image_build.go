@@ -240,7 +240,7 @@ func (s *Images) buildLocked(ctx context.Context, profile string) (path string, 
 		Packages:     prof.Packages,
 	}
 	meta := filepath.Join(tmp, "image.json")
-	if err := writeJSON(meta, info); err != nil {
+	if err := writeJSON(meta, info, 0o444); err != nil {
 		return fail("finishing", err, "", "")
 	}
 	// The sidecar first: an image under its final name is always complete,

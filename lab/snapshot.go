@@ -157,7 +157,7 @@ func (r *Runner) SnapshotSave(ctx context.Context, name string) (*SnapshotInfo, 
 		info.Bytes += diskUsage(dst)
 	}
 	resume()
-	if err := saveJSON(filepath.Join(tmp, "snapshot.json"), info); err != nil {
+	if err := writeJSON(filepath.Join(tmp, "snapshot.json"), info, 0o644); err != nil {
 		return nil, err
 	}
 	if err := os.Rename(tmp, dir); err != nil {
@@ -287,12 +287,4 @@ func (r *Runner) Commit(ctx context.Context, machine, image string) error {
 		return fmt.Errorf("%s exists; choose a new file name", image)
 	}
 	return cow.Merge(ctx, disk, image, cow.Options{})
-}
-
-func saveJSON(path string, v any) error {
-	b, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(path, append(b, '\n'), 0o644)
 }

@@ -9,7 +9,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -17,21 +16,7 @@ import (
 
 // SwitchProgram finds uml_switch: UMLAB_SWITCH, beside the running umlab,
 // or on PATH.
-func SwitchProgram() (string, error) {
-	if p := os.Getenv("UMLAB_SWITCH"); p != "" {
-		return p, nil
-	}
-	if exe, err := os.Executable(); err == nil {
-		if p := filepath.Join(filepath.Dir(exe), "uml_switch"); fileExists(p) {
-			return p, nil
-		}
-	}
-	p, err := exec.LookPath("uml_switch")
-	if err != nil {
-		return "", errors.New("uml_switch not found beside umlab nor on PATH")
-	}
-	return p, nil
-}
+func SwitchProgram() (string, error) { return helperProgram("uml_switch", "UMLAB_SWITCH") }
 
 // maxSocketPath is the longest path a Unix socket address holds (108
 // bytes with the terminating NUL).
